@@ -1,0 +1,320 @@
+//! Server configuration and the hand-written command-line parser for `shoal-demo`.
+//!
+//! Hand-parsed because the surface is a dozen flags: a parser crate would cost more build time
+//! than it saves.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+/// Repository root as seen at compile time (`demo/`'s parent), the default for `--root`.
+pub fn default_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// A directory served under a URL prefix, e.g. `/fixtures` -> `tests/fixtures/http`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    /// Normalized: starts with `/`, no trailing `/`, never just `/`.
+    pub prefix: String,
+    pub dir: PathBuf,
+}
+
+impl Mount {
+    /// Parses `/prefix=DIR`; a relative DIR is resolved against `base` (the root).
+    pub fn parse(spec: &str, base: &Path) -> Result<Self, String> {
+        let (prefix, dir) = spec
+            .split_once('=')
+            .ok_or_else(|| format!("--mount expects /prefix=DIR, got {spec:?}"))?;
+        let prefix = normalize_prefix(prefix)?;
+        if dir.is_empty() {
+            return Err(format!("--mount {spec:?}: empty directory"));
+        }
+        Ok(Self {
+            prefix,
+            dir: base.join(dir),
+        })
+    }
+}
+
+/// Prefixes the server routes itself and that a mount must not shadow.
+pub const RESERVED_PREFIXES: [&str; 3] = ["/pkg", "/media", "/__control"];
+
+fn normalize_prefix(prefix: &str) -> Result<String, String> {
+    let trimmed = prefix.trim_end_matches('/');
+    if !trimmed.starts_with('/') || trimmed.len() < 2 {
+        return Err(format!("mount prefix must look like /name, got {prefix:?}"));
+    }
+    if trimmed.contains(['{', '}', '*', '?', '#']) || trimmed.contains("//") {
+        return Err(format!(
+            "mount prefix {prefix:?} has characters routing can't take"
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// Everything `serve` needs; build it with [`ServerConfig::new`] and adjust fields.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub host: IpAddr,
+    /// 0 picks a free port; `serve` returns the bound address.
+    pub port: u16,
+    /// Served at `/` and for every path no other route takes.
+    pub static_dir: PathBuf,
+    pub media_dir: PathBuf,
+    pub pkg_dir: PathBuf,
+    pub mounts: Vec<Mount>,
+    /// Enables `/__control/*` (fault injection and request log) for browser tests.
+    pub test_control: bool,
+    /// Logs one line per request to stderr (never client addresses).
+    pub verbose: bool,
+}
+
+impl ServerConfig {
+    /// Defaults derived from a repository root: `demo/static`, `demo/media`, `player-wasm/pkg`.
+    pub fn new(root: &Path) -> Self {
+        Self {
+            host: IpAddr::from([127, 0, 0, 1]),
+            port: 8080,
+            static_dir: root.join("demo").join("static"),
+            media_dir: root.join("demo").join("media"),
+            pkg_dir: root.join("player-wasm").join("pkg"),
+            mounts: Vec::new(),
+            test_control: false,
+            verbose: false,
+        }
+    }
+
+    /// Checks mounts for clashes with each other and with the built-in routes, which the router
+    /// would otherwise reject with a panic.
+    pub fn validate(&self) -> Result<(), String> {
+        for (i, mount) in self.mounts.iter().enumerate() {
+            if RESERVED_PREFIXES
+                .iter()
+                .any(|r| mount.prefix == *r || mount.prefix.starts_with(&format!("{r}/")))
+            {
+                return Err(format!("mount prefix {} is reserved", mount.prefix));
+            }
+            if self.mounts[..i].iter().any(|m| m.prefix == mount.prefix) {
+                return Err(format!("mount prefix {} given twice", mount.prefix));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What the command line asked for.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Help,
+    Run(CliOptions),
+}
+
+#[derive(Debug, Clone)]
+pub struct CliOptions {
+    pub server: ServerConfig,
+    /// Skip checking/generating the sample media at start.
+    pub no_generate: bool,
+}
+
+pub const HELP: &str = "\
+shoal-demo: local HTTP origin for the Shoal P2P HLS player demo
+
+USAGE:
+    shoal-demo [OPTIONS]
+
+OPTIONS:
+    --host ADDR          Address to bind (default 127.0.0.1; loopback only unless changed)
+    --port PORT          Port to bind, 0 picks a free one (default 8080)
+    --root DIR           Repository root (default: the checkout this binary was built from)
+    --media-dir DIR      Media folder served at /media/ (default <root>/demo/media)
+    --pkg-dir DIR        Built wasm package served at /pkg/ (default <root>/player-wasm/pkg)
+    --mount /prefix=DIR  Also serve DIR under /prefix (repeatable; relative DIR is from <root>)
+    --test-control       Enable /__control/ routes (fault injection, request log) for tests
+    --no-generate        Do not check or generate the sample media at start
+    --verbose            Log each request (method, path, range, status) to stderr
+    -h, --help           Print this help
+
+ROUTES:
+    /                    <root>/demo/static/ (index.html), also every unmatched path
+    /pkg/                --pkg-dir
+    /media/              --media-dir; sample VOD at /media/vod/master.m3u8
+    /__control/faults    POST {\"path\",\"range_start\"?,\"status\",\"count\"?}  (--test-control)
+    /__control/requests  GET: JSON log of requests served                (--test-control)
+    /__control/reset     POST: clear faults and the request log          (--test-control)
+
+On start (unless --no-generate) the sample media is generated with ffmpeg into
+<media-dir>/vod/ if missing or outdated; later starts reuse it.
+The first line on stdout is `Shoal demo running at http://HOST:PORT/`.
+";
+
+/// Parses arguments (without the program name).
+pub fn parse_args<I, S>(args: I) -> Result<Command, String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<String>,
+{
+    let mut host: Option<IpAddr> = None;
+    let mut port: Option<u16> = None;
+    let mut root: Option<PathBuf> = None;
+    let mut media_dir: Option<PathBuf> = None;
+    let mut pkg_dir: Option<PathBuf> = None;
+    let mut mount_specs: Vec<String> = Vec::new();
+    let mut test_control = false;
+    let mut no_generate = false;
+    let mut verbose = false;
+
+    let mut args = args.into_iter().map(Into::into);
+    while let Some(arg) = args.next() {
+        // Accept both `--flag value` and `--flag=value`.
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "-h" | "--help" => return Ok(Command::Help),
+            "--host" => {
+                let v = value("--host")?;
+                host = Some(
+                    v.parse()
+                        .map_err(|_| format!("--host: bad address {v:?}"))?,
+                );
+            }
+            "--port" => {
+                let v = value("--port")?;
+                port = Some(v.parse().map_err(|_| format!("--port: bad port {v:?}"))?);
+            }
+            "--root" => root = Some(PathBuf::from(value("--root")?)),
+            "--media-dir" => media_dir = Some(PathBuf::from(value("--media-dir")?)),
+            "--pkg-dir" => pkg_dir = Some(PathBuf::from(value("--pkg-dir")?)),
+            "--mount" => mount_specs.push(value("--mount")?),
+            "--test-control" | "--no-generate" | "--verbose" if inline.is_some() => {
+                return Err(format!("{flag} takes no value"))
+            }
+            "--test-control" => test_control = true,
+            "--no-generate" => no_generate = true,
+            "--verbose" => verbose = true,
+            other => return Err(format!("unknown argument {other:?} (try --help)")),
+        }
+    }
+
+    let root = root.unwrap_or_else(default_root);
+    let mut server = ServerConfig::new(&root);
+    if let Some(host) = host {
+        server.host = host;
+    }
+    if let Some(port) = port {
+        server.port = port;
+    }
+    if let Some(dir) = media_dir {
+        server.media_dir = dir;
+    }
+    if let Some(dir) = pkg_dir {
+        server.pkg_dir = dir;
+    }
+    server.mounts = mount_specs
+        .iter()
+        .map(|spec| Mount::parse(spec, &root))
+        .collect::<Result<_, _>>()?;
+    server.test_control = test_control;
+    server.verbose = verbose;
+    server.validate()?;
+    Ok(Command::Run(CliOptions {
+        server,
+        no_generate,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> CliOptions {
+        match parse_args(args.iter().copied()).unwrap() {
+            Command::Run(o) => o,
+            Command::Help => panic!("unexpected help"),
+        }
+    }
+
+    #[test]
+    fn defaults_follow_root() {
+        let o = run(&["--root", "/r"]);
+        assert_eq!(o.server.host, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(o.server.port, 8080);
+        assert_eq!(o.server.static_dir, Path::new("/r/demo/static"));
+        assert_eq!(o.server.media_dir, Path::new("/r/demo/media"));
+        assert_eq!(o.server.pkg_dir, Path::new("/r/player-wasm/pkg"));
+        assert!(!o.server.test_control && !o.no_generate && !o.server.verbose);
+    }
+
+    #[test]
+    fn default_root_is_the_workspace() {
+        assert!(default_root().join("demo").join("Cargo.toml").is_file());
+    }
+
+    #[test]
+    fn all_flags() {
+        let o = run(&[
+            "--host=0.0.0.0",
+            "--port",
+            "0",
+            "--root",
+            "/r",
+            "--media-dir",
+            "/m",
+            "--pkg-dir=/p",
+            "--mount",
+            "/fixtures/=tests/fixtures/http",
+            "--mount=/abs=/x",
+            "--test-control",
+            "--no-generate",
+            "--verbose",
+        ]);
+        assert_eq!(o.server.host, IpAddr::from([0, 0, 0, 0]));
+        assert_eq!(o.server.port, 0);
+        assert_eq!(o.server.media_dir, Path::new("/m"));
+        assert_eq!(o.server.pkg_dir, Path::new("/p"));
+        assert_eq!(
+            o.server.mounts,
+            vec![
+                Mount {
+                    prefix: "/fixtures".into(),
+                    dir: "/r/tests/fixtures/http".into()
+                },
+                Mount {
+                    prefix: "/abs".into(),
+                    dir: "/x".into()
+                },
+            ]
+        );
+        assert!(o.server.test_control && o.no_generate && o.server.verbose);
+    }
+
+    #[test]
+    fn help_and_errors() {
+        assert!(matches!(parse_args(["--help"]), Ok(Command::Help)));
+        assert!(matches!(parse_args(["-h"]), Ok(Command::Help)));
+        for bad in [
+            &["--port"][..],
+            &["--port", "x"],
+            &["--port", "70000"],
+            &["--host", "nope"],
+            &["--bogus"],
+            &["--mount", "fixtures=dir"],
+            &["--mount", "/=dir"],
+            &["--mount", "/media=dir"],
+            &["--mount", "/__control/x=dir"],
+            &["--mount", "/a=x", "--mount", "/a/=y"],
+            &["--mount", "/a="],
+            &["--verbose=1"],
+        ] {
+            assert!(parse_args(bad.iter().copied()).is_err(), "{bad:?}");
+        }
+    }
+}

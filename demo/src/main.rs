@@ -1,0 +1,91 @@
+//! `shoal-demo` entry point: parses the command line, prepares sample media, runs the server.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use shoal_demo::config::{parse_args, Command, HELP};
+use shoal_demo::generate::{ensure_vod_sample, Outcome, VodOptions};
+
+fn main() -> ExitCode {
+    let options = match parse_args(std::env::args().skip(1)) {
+        Ok(Command::Help) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::Run(options)) => options,
+        Err(e) => {
+            eprintln!("shoal-demo: {e}");
+            return ExitCode::from(2);
+        }
+    };
+
+    // Generated before binding, so that "running at" on stdout means the media is ready too.
+    if !options.no_generate {
+        match ensure_vod_sample(&VodOptions::new(&options.server.media_dir)) {
+            Ok(Outcome::UpToDate) => {}
+            Ok(Outcome::Generated { elapsed }) => {
+                eprintln!(
+                    "shoal-demo: sample media ready in {:.1} s",
+                    elapsed.as_secs_f64()
+                );
+            }
+            Err(e) => {
+                eprintln!("shoal-demo: sample media generation failed: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shoal-demo: cannot start runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let mut server = shoal_demo::serve(options.server).await?;
+        println!("Shoal demo running at {}", server.url());
+        // Tests read this line through a pipe, where stdout is block-buffered.
+        std::io::stdout().flush()?;
+        if let Some(stop) = server.take_shutdown() {
+            tokio::spawn(async move {
+                shutdown_signal().await;
+                let _ = stop.send(());
+            });
+        }
+        server.wait().await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shoal-demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Ctrl-C, or SIGTERM (what test runners and CI send) on Unix.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

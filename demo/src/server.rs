@@ -1,0 +1,211 @@
+//! The HTTP origin: routing, static files with Range, CORS, content types and caching headers.
+//!
+//! Files are served by tower-http's `ServeDir`, which implements conditional requests and single
+//! byte ranges (206/416) correctly; this module only adds what a browser-based HLS player needs
+//! on top: permissive CORS, exact media content types and `no-cache` on playlists.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::Request;
+use axum::http::header::{self, HeaderName, HeaderValue};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower_http::cors::{Any, CorsLayer};
+use tower_http::services::ServeDir;
+
+use crate::config::ServerConfig;
+use crate::control::{self, ControlState};
+
+/// Content types the player and browsers care about, by lowercase file extension. Anything else
+/// keeps ServeDir's guess. Media types are fixed here because guessers disagree on `.ts`
+/// (TypeScript vs MPEG-TS) and `.m4s`, and `application/wasm` is required for streaming
+/// compilation.
+fn content_type_for(extension: &str) -> Option<&'static str> {
+    Some(match extension {
+        "m3u8" => "application/vnd.apple.mpegurl",
+        "mp4" | "m4s" | "m4v" => "video/mp4",
+        "m4a" => "audio/mp4",
+        "ts" => "video/mp2t",
+        "json" => "application/json",
+        "wasm" => "application/wasm",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "html" | "htm" => "text/html; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "vtt" => "text/vtt; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        _ => return None,
+    })
+}
+
+fn extension_of(path: &str) -> Option<String> {
+    let name = path.rsplit('/').next()?;
+    let (_, ext) = name.rsplit_once('.')?;
+    Some(ext.to_ascii_lowercase())
+}
+
+/// Playlists and JSON (the integrity file) change between runs and, for live, between requests,
+/// so they must be revalidated every time; media bytes at a given URL never change.
+fn needs_no_cache(extension: &str) -> bool {
+    matches!(extension, "m3u8" | "json")
+}
+
+/// Post-processes file responses: content type by extension, cache policy, Accept-Ranges.
+async fn file_headers(req: Request, next: Next) -> Response {
+    let extension = extension_of(req.uri().path());
+    let mut response = next.run(req).await;
+    let status = response.status();
+    let headers = response.headers_mut();
+    let served_file = status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT;
+    if served_file {
+        if let Some(ct) = extension.as_deref().and_then(content_type_for) {
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+        }
+        // Advertise range support on full responses too, so clients know they may ask.
+        headers
+            .entry(header::ACCEPT_RANGES)
+            .or_insert(HeaderValue::from_static("bytes"));
+    }
+    if (served_file || status == StatusCode::NOT_MODIFIED)
+        && extension.as_deref().is_some_and(needs_no_cache)
+    {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    }
+    response
+}
+
+/// Cross-origin access for everything: the demo page, embeds on other origins and peers' test
+/// pages all fetch from this origin, and they send `Range`.
+fn cors_layer() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::OPTIONS])
+        .allow_headers([header::RANGE, header::CONTENT_TYPE, header::CACHE_CONTROL])
+        .expose_headers([
+            header::CONTENT_RANGE,
+            header::CONTENT_LENGTH,
+            header::ACCEPT_RANGES,
+            HeaderName::from_static("etag"),
+        ])
+        .max_age(Duration::from_secs(600))
+}
+
+fn serve_dir(dir: &Path) -> ServeDir {
+    ServeDir::new(dir)
+}
+
+/// Builds the whole application. Public so a later `--live` mode or tests can extend it.
+pub fn app(config: &ServerConfig, control: Arc<ControlState>) -> Router {
+    let mut files = Router::new()
+        .nest_service("/pkg", serve_dir(&config.pkg_dir))
+        .nest_service("/media", serve_dir(&config.media_dir));
+    for mount in &config.mounts {
+        files = files.nest_service(&mount.prefix, serve_dir(&mount.dir));
+    }
+    // Layers on `files` wrap each route outside the prefix stripping of `nest_service`, so the
+    // middlewares see the full request path (what faults and the log are keyed by).
+    let files = files
+        .fallback_service(serve_dir(&config.static_dir))
+        .layer(middleware::from_fn(file_headers))
+        .layer(middleware::from_fn_with_state(
+            control.clone(),
+            control::observe,
+        ));
+
+    Router::new()
+        .nest("/__control", control::router(control))
+        .fallback_service(files)
+        .layer(cors_layer())
+}
+
+/// A server running in the background of the current tokio runtime.
+#[derive(Debug)]
+pub struct RunningServer {
+    /// The bound address (with the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+impl RunningServer {
+    /// `http://ADDR/` with a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the server task.
+    pub async fn shutdown(mut self) -> io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.wait().await
+    }
+
+    /// Waits until the server stops: after a sender from `take_shutdown` fires or is dropped,
+    /// or on an accept error. Without a prior `take_shutdown` it runs until the process ends.
+    pub async fn wait(self) -> io::Result<()> {
+        // Keep our own sender alive while waiting; dropping it would stop the server.
+        let Self { shutdown, task, .. } = self;
+        let result = task.await;
+        drop(shutdown);
+        result.map_err(|e| io::Error::other(format!("server task failed: {e}")))?
+    }
+
+    /// A handle that stops the server when sent to (or dropped), for signal handlers.
+    pub fn take_shutdown(&mut self) -> Option<oneshot::Sender<()>> {
+        self.shutdown.take()
+    }
+}
+
+/// Binds `config.host:config.port` and serves in a spawned task. Returns once the socket is
+/// bound, so the caller can print or use the real address immediately.
+pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
+    config.validate().map_err(io::Error::other)?;
+    let control = Arc::new(ControlState::new(config.test_control, config.verbose));
+    let app = app(&config, control);
+    let listener = TcpListener::bind((config.host, config.port)).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                // A dropped sender also means "stop": nobody can ask any more.
+                let _ = rx.await;
+            })
+            .await
+    });
+    Ok(RunningServer {
+        addr,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extensions_and_types() {
+        assert_eq!(
+            extension_of("/media/vod/720P.M3U8").as_deref(),
+            Some("m3u8")
+        );
+        assert_eq!(extension_of("/a.b/c"), None);
+        assert_eq!(extension_of("/"), None);
+        assert_eq!(content_type_for("ts"), Some("video/mp2t"));
+        assert_eq!(content_type_for("wasm"), Some("application/wasm"));
+        assert_eq!(content_type_for("xyz"), None);
+        assert!(needs_no_cache("json") && needs_no_cache("m3u8") && !needs_no_cache("mp4"));
+    }
+}
