@@ -1,0 +1,223 @@
+//! The sans-IO boundary: facts the host reports ([`Input`]) and orders it carries out
+//! ([`Output`]), plus the events a UI shows.
+
+use crate::hls::ByteRange;
+use crate::schedule::TimeRange;
+use crate::time::Instant;
+
+#[cfg(feature = "serde")]
+use serde::{Deserialize, Serialize};
+
+/// Names one HTTP request from the order that starts it to the append of its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(transparent))]
+pub struct RequestId(pub u32);
+
+/// One SourceBuffer of the media element.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(transparent))]
+pub struct TrackId(pub u32);
+
+/// What the media element looks like right now.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(Deserialize),
+    serde(default, rename_all = "camelCase")
+)]
+pub struct MediaSnapshot {
+    pub position_s: f64,
+    pub buffered: Vec<TimeRange>,
+    pub paused: bool,
+    pub seeking: bool,
+    pub ended: bool,
+}
+
+/// A fact the host reports. Every input is handed over together with the time it happened.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(Deserialize),
+    serde(
+        tag = "type",
+        rename_all = "camelCase",
+        rename_all_fields = "camelCase"
+    )
+)]
+pub enum Input {
+    /// The user asked to play this playlist URL (absolute).
+    Load { url: String },
+    /// The MediaSource is open: SourceBuffers can be created.
+    MediaSourceOpen,
+    /// The media element's current state.
+    Media(MediaSnapshot),
+    /// Response headers arrived with a success status.
+    HttpResponse { request: RequestId, status: u16 },
+    /// More of the body arrived; `loaded_bytes` counts all bytes so far.
+    HttpProgress {
+        request: RequestId,
+        loaded_bytes: u64,
+    },
+    /// The whole body arrived. `text` is set for requests ordered with `want_text`; other
+    /// bodies stay in the host's store under the request id until appended or released.
+    HttpDone {
+        request: RequestId,
+        loaded_bytes: u64,
+        text: Option<String>,
+    },
+    /// The request failed: `status` when the server answered with an error, none for network
+    /// failures.
+    HttpFailed {
+        request: RequestId,
+        status: Option<u16>,
+        message: String,
+    },
+    /// The bytes of `request` are in the SourceBuffer.
+    AppendDone { request: RequestId },
+    /// The append failed. The host keeps the bytes when `quota_exceeded`, frees them otherwise.
+    AppendFailed {
+        request: RequestId,
+        quota_exceeded: bool,
+        message: String,
+    },
+    /// An ordered eviction finished.
+    EvictDone { track: TrackId },
+    /// The timeout the core asked for has passed.
+    Timer,
+}
+
+/// What a fetch is for; the host may use it for priorities and logging only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "kebab-case"))]
+pub enum FetchPurpose {
+    Playlist,
+    InitSegment,
+    MediaSegment,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "camelCase"))]
+pub struct FetchOrder {
+    pub request: RequestId,
+    pub url: String,
+    pub range: Option<ByteRange>,
+    pub purpose: FetchPurpose,
+    /// Hand the body back as text in `HttpDone` (playlists); otherwise keep it in the store.
+    pub want_text: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "camelCase"))]
+pub struct TrackSpec {
+    pub track: TrackId,
+    /// MIME type with codecs for `MediaSource.addSourceBuffer`.
+    pub mime: String,
+}
+
+/// An order for the host.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(Serialize),
+    serde(
+        tag = "type",
+        rename_all = "camelCase",
+        rename_all_fields = "camelCase"
+    )
+)]
+pub enum Output {
+    Fetch(FetchOrder),
+    /// Abort the request and free anything stored for it.
+    CancelFetch {
+        request: RequestId,
+    },
+    /// Free the stored body of a finished request that will not be appended.
+    ReleaseBody {
+        request: RequestId,
+    },
+    CreateSourceBuffers {
+        tracks: Vec<TrackSpec>,
+    },
+    SetDuration {
+        duration_s: f64,
+    },
+    /// Append the stored body of `request` to `track`, then free it.
+    Append {
+        track: TrackId,
+        request: RequestId,
+    },
+    Evict {
+        track: TrackId,
+        start_s: f64,
+        end_s: f64,
+    },
+    /// Move the playhead (start position, jumping a hole in the buffer).
+    SeekMedia {
+        position_s: f64,
+    },
+    /// All media up to the end is appended: call `MediaSource.endOfStream()`.
+    EndOfStream,
+    Event(Event),
+    /// Nothing more to do now: call back with `Input::Timer` at this time (none: no timer).
+    Timeout {
+        at: Option<Instant>,
+    },
+}
+
+/// One quality level the viewer could pick.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "camelCase"))]
+pub struct LevelInfo {
+    pub bandwidth_bps: u64,
+    pub width: Option<u64>,
+    pub height: Option<u64>,
+    pub codecs: Option<String>,
+}
+
+/// Something the UI may show.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(Serialize),
+    serde(
+        tag = "type",
+        rename_all = "camelCase",
+        rename_all_fields = "camelCase"
+    )
+)]
+pub enum Event {
+    /// The levels of the loaded stream, in playlist order.
+    Levels {
+        levels: Vec<LevelInfo>,
+    },
+    LevelSelected {
+        level: usize,
+    },
+    /// A segment's bytes arrived over HTTP.
+    SegmentLoaded {
+        level: usize,
+        segment: usize,
+        bytes: u64,
+    },
+    Error {
+        kind: ErrorKind,
+        fatal: bool,
+        message: String,
+    },
+}
+
+/// What went wrong, as a stable code the UI can match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "kebab-case"))]
+pub enum ErrorKind {
+    /// The playlist text is malformed.
+    PlaylistParse,
+    /// The playlist could not be downloaded.
+    PlaylistLoad,
+    /// A segment or init segment could not be downloaded.
+    SegmentLoad,
+    /// The media element refused the media.
+    MediaAppend,
+    /// The stream uses something this player does not play (yet).
+    Unsupported,
+}

@@ -1,0 +1,780 @@
+//! The player state machine: loads playlists, picks a level, fetches segments over HTTP into a
+//! forward buffer, appends them in order, retries failures, and reports what it does.
+//!
+//! Drive it with [`Player::handle_input`] and drain [`Player::poll_output`] until it returns
+//! [`Output::Timeout`].
+
+mod io;
+mod media;
+
+use std::collections::{BTreeMap, VecDeque};
+
+pub use io::{
+    ErrorKind, Event, FetchOrder, FetchPurpose, Input, LevelInfo, MediaSnapshot, Output, RequestId,
+    TrackId, TrackSpec,
+};
+
+use crate::config::Config;
+use crate::hls::{parse_playlist, MediaPlaylist, Playlist, Variant};
+use crate::schedule::{gap_jump_target, range_containing, Failure, Slot, SlotTable};
+use crate::time::{Duration, Instant};
+
+/// How often the core wants to look at the media element when nothing else happens.
+const TICK: Duration = Duration::from_millis(250);
+
+/// The one track used until separate audio renditions arrive.
+const MAIN_TRACK: TrackId = TrackId(0);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RequestKind {
+    Playlist,
+    Init(usize),
+    Segment(usize),
+}
+
+/// A request under way and when it counts as timed out.
+#[derive(Debug)]
+struct InFlight {
+    kind: RequestKind,
+    deadline: Instant,
+    /// A byte range was asked for, so a full `200` answer is wrong.
+    ranged: bool,
+}
+
+/// Which playlist is being loaded: the URL the user gave, or a level's media playlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlaylistRole {
+    Source,
+    Level(usize),
+}
+
+#[derive(Debug)]
+struct PlaylistLoad {
+    url: String,
+    role: PlaylistRole,
+    slot: Slot,
+}
+
+/// The level being played: its media playlist and the state of every segment.
+#[derive(Debug)]
+struct Stream {
+    level: usize,
+    playlist: MediaPlaylist,
+    slots: SlotTable,
+    mime: String,
+}
+
+#[derive(Debug)]
+pub struct Player {
+    config: Config,
+    now: Instant,
+    outputs: VecDeque<Output>,
+    next_request: u32,
+    requests: BTreeMap<RequestId, InFlight>,
+    snapshot: MediaSnapshot,
+    media_source_open: bool,
+    source_buffers_created: bool,
+    playlist_load: Option<PlaylistLoad>,
+    variants: Vec<Variant>,
+    stream: Option<Stream>,
+    /// Start position not yet reached by the media element.
+    pending_start_s: Option<f64>,
+    evicting: bool,
+    appends_blocked_until: Option<Instant>,
+    last_gap_jump_s: Option<f64>,
+    end_of_stream_sent: bool,
+    /// A fatal error happened: nothing more is fetched until the next load.
+    stopped: bool,
+}
+
+impl Player {
+    /// `seed` feeds the core's deterministic randomness (used by peer selection later on).
+    pub fn new(config: Config, _seed: u64, now: Instant) -> Self {
+        Player {
+            config,
+            now,
+            outputs: VecDeque::new(),
+            next_request: 1,
+            requests: BTreeMap::new(),
+            snapshot: MediaSnapshot::default(),
+            media_source_open: false,
+            source_buffers_created: false,
+            playlist_load: None,
+            variants: Vec::new(),
+            stream: None,
+            pending_start_s: None,
+            evicting: false,
+            appends_blocked_until: None,
+            last_gap_jump_s: None,
+            end_of_stream_sent: false,
+            stopped: false,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Index of the level being played, once known.
+    pub fn current_level(&self) -> Option<usize> {
+        self.stream.as_ref().map(|s| s.level)
+    }
+
+    /// Number of HTTP requests under way.
+    pub fn requests_in_flight(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub fn handle_input(&mut self, now: Instant, input: Input) {
+        self.now = self.now.max(now);
+        match input {
+            Input::Load { url } => self.load(url),
+            Input::MediaSourceOpen => self.media_source_open = true,
+            Input::Media(snapshot) => self.snapshot = snapshot,
+            Input::HttpResponse { request, status } => self.on_response(request, status),
+            Input::HttpProgress { request, .. } => {
+                let deadline = self.now + self.config.stall_timeout();
+                if let Some(in_flight) = self.requests.get_mut(&request) {
+                    in_flight.deadline = deadline;
+                }
+            }
+            Input::HttpDone {
+                request,
+                loaded_bytes,
+                text,
+            } => self.on_done(request, loaded_bytes, text),
+            Input::HttpFailed {
+                request,
+                status,
+                message,
+            } => {
+                if let Some(in_flight) = self.requests.remove(&request) {
+                    let failure = status.map_or(Failure::Network, Failure::Status);
+                    self.on_failure(in_flight.kind, failure, &message);
+                }
+            }
+            Input::AppendDone { request } => {
+                if let Some(slot) = self
+                    .stream
+                    .as_mut()
+                    .and_then(|s| s.slots.find_request(request))
+                {
+                    *slot = Slot::Appended;
+                }
+            }
+            Input::AppendFailed {
+                request,
+                quota_exceeded,
+                message,
+            } => self.on_append_failed(request, quota_exceeded, &message),
+            Input::EvictDone { .. } => self.evicting = false,
+            Input::Timer => {}
+        }
+        self.update();
+    }
+
+    /// The next order for the host; [`Output::Timeout`] once there is nothing else to do.
+    pub fn poll_output(&mut self) -> Output {
+        self.outputs.pop_front().unwrap_or_else(|| Output::Timeout {
+            at: self.next_timeout(),
+        })
+    }
+
+    fn load(&mut self, url: String) {
+        for request in std::mem::take(&mut self.requests).into_keys() {
+            self.outputs.push_back(Output::CancelFetch { request });
+        }
+        let media_source_open = self.media_source_open;
+        *self = Player::new(self.config.clone(), 0, self.now);
+        self.media_source_open = media_source_open;
+        if self.config.start_position_s > 0.0 {
+            self.pending_start_s = Some(self.config.start_position_s);
+        }
+        self.playlist_load = Some(PlaylistLoad {
+            url,
+            role: PlaylistRole::Source,
+            slot: Slot::NEW,
+        });
+    }
+
+    fn new_request(&mut self, kind: RequestKind, ranged: bool) -> RequestId {
+        let request = RequestId(self.next_request);
+        self.next_request = self.next_request.wrapping_add(1).max(1);
+        let deadline = self.now + self.config.first_byte_timeout();
+        self.requests.insert(
+            request,
+            InFlight {
+                kind,
+                deadline,
+                ranged,
+            },
+        );
+        request
+    }
+
+    fn on_response(&mut self, request: RequestId, status: u16) {
+        let stall = self.config.stall_timeout();
+        let Some(in_flight) = self.requests.get_mut(&request) else {
+            return;
+        };
+        if in_flight.ranged && status != 206 {
+            // A server that ignores Range sends the whole file: appending it would corrupt
+            // the buffer, so the answer counts as a failed attempt.
+            let kind = in_flight.kind;
+            self.requests.remove(&request);
+            self.outputs.push_back(Output::CancelFetch { request });
+            let message = format!("asked for a byte range, got HTTP {status}");
+            self.on_failure(kind, Failure::Network, &message);
+            return;
+        }
+        in_flight.deadline = self.now + stall;
+    }
+
+    fn on_done(&mut self, request: RequestId, loaded_bytes: u64, text: Option<String>) {
+        let Some(in_flight) = self.requests.remove(&request) else {
+            // Finished after we cancelled it: the host may have stored the body.
+            if text.is_none() {
+                self.outputs.push_back(Output::ReleaseBody { request });
+            }
+            return;
+        };
+        match in_flight.kind {
+            RequestKind::Playlist => self.on_playlist(text.unwrap_or_default()),
+            RequestKind::Init(index) | RequestKind::Segment(index) => {
+                let Some(stream) = self.stream.as_mut() else {
+                    return;
+                };
+                let slot = match in_flight.kind {
+                    RequestKind::Init(_) => &mut stream.slots.inits[index],
+                    _ => &mut stream.slots.segments[index],
+                };
+                *slot = Slot::Fetched { request };
+                if let RequestKind::Segment(segment) = in_flight.kind {
+                    let level = stream.level;
+                    self.event(Event::SegmentLoaded {
+                        level,
+                        segment,
+                        bytes: loaded_bytes,
+                    });
+                }
+            }
+        }
+    }
+
+    fn on_playlist(&mut self, text: String) {
+        let Some(load) = self.playlist_load.take() else {
+            return;
+        };
+        let parsed = match parse_playlist(text.as_bytes(), &load.url) {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                let message = format!("cannot read playlist {}: {error}", load.url);
+                return self.fail(ErrorKind::PlaylistParse, message);
+            }
+        };
+        match (parsed, load.role) {
+            (Playlist::Multivariant(multivariant), PlaylistRole::Source) => {
+                self.variants = multivariant.variants;
+                let levels = self.variants.iter().map(level_info).collect();
+                self.event(Event::Levels { levels });
+                let level = media::choose_start_level(&self.variants, &self.config);
+                let url = self.variants[level].uri.clone();
+                let role = PlaylistRole::Level(level);
+                self.playlist_load = Some(PlaylistLoad {
+                    url,
+                    role,
+                    slot: Slot::NEW,
+                });
+            }
+            (Playlist::Media(playlist), role) => {
+                let level = match role {
+                    PlaylistRole::Level(level) => level,
+                    PlaylistRole::Source => 0,
+                };
+                self.start_stream(level, playlist);
+            }
+            (Playlist::Multivariant(_), PlaylistRole::Level(_)) => {
+                let message = format!(
+                    "{} is a multivariant playlist, expected a media playlist",
+                    load.url
+                );
+                self.fail(ErrorKind::PlaylistParse, message);
+            }
+        }
+    }
+
+    fn start_stream(&mut self, level: usize, playlist: MediaPlaylist) {
+        if let Err(message) = media::check_playable(&playlist) {
+            return self.fail(ErrorKind::Unsupported, message);
+        }
+        let codecs = self.variants.get(level).and_then(|v| v.codecs.as_deref());
+        let mime = match media::mime_type(codecs, &playlist) {
+            Ok(mime) => mime,
+            Err(message) => return self.fail(ErrorKind::Unsupported, message),
+        };
+        self.event(Event::LevelSelected { level });
+        let slots = SlotTable::new(&playlist);
+        self.stream = Some(Stream {
+            level,
+            playlist,
+            slots,
+            mime,
+        });
+    }
+
+    fn on_failure(&mut self, kind: RequestKind, failure: Failure, message: &str) {
+        let now = self.now;
+        let retry = self.config.retry.clone();
+        let (slot, what) = match (kind, self.stream.as_mut(), self.playlist_load.as_mut()) {
+            (RequestKind::Playlist, _, Some(load)) => {
+                (&mut load.slot, format!("playlist {}", load.url))
+            }
+            (RequestKind::Init(i), Some(stream), _) => {
+                let url = &stream.playlist.init_segments[i].uri;
+                (&mut stream.slots.inits[i], format!("init segment {url}"))
+            }
+            (RequestKind::Segment(i), Some(stream), _) => {
+                let segment = &stream.playlist.segments[i];
+                let range = segment
+                    .byte_range
+                    .map(|r| format!(" ({})", r.to_http_range()))
+                    .unwrap_or_default();
+                (
+                    &mut stream.slots.segments[i],
+                    format!("segment {i} {}{range}", segment.uri),
+                )
+            }
+            _ => return,
+        };
+        let failed_attempts = match *slot {
+            Slot::Fetching {
+                failed_attempts, ..
+            } => failed_attempts,
+            _ => 0,
+        };
+        match retry.delay_before_retry(failed_attempts, failure) {
+            Some(delay) => {
+                *slot = Slot::WaitingRetry {
+                    at: now + delay,
+                    failed_attempts: failed_attempts + 1,
+                };
+            }
+            None => {
+                *slot = Slot::Idle {
+                    failed_attempts: failed_attempts + 1,
+                };
+                let kind = match kind {
+                    RequestKind::Playlist => ErrorKind::PlaylistLoad,
+                    _ => ErrorKind::SegmentLoad,
+                };
+                let tries = failed_attempts + 1;
+                self.fail(
+                    kind,
+                    format!("could not load {what} after {tries} attempt(s): {message}"),
+                );
+            }
+        }
+    }
+
+    fn on_append_failed(&mut self, request: RequestId, quota_exceeded: bool, message: &str) {
+        let Some(slot) = self
+            .stream
+            .as_mut()
+            .and_then(|s| s.slots.find_request(request))
+        else {
+            return;
+        };
+        if !quota_exceeded {
+            *slot = Slot::NEW;
+            return self.fail(
+                ErrorKind::MediaAppend,
+                format!("the browser refused the media: {message}"),
+            );
+        }
+        // The host kept the bytes: append them again once space is freed.
+        *slot = Slot::Fetched { request };
+        self.free_space_behind_playhead();
+    }
+
+    /// Answers QuotaExceededError: drop media already played, keeping a little for small
+    /// backward seeks; if there is none to drop, wait for playback to consume the buffer.
+    fn free_space_behind_playhead(&mut self) {
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let evict_end = self.snapshot.position_s - self.config.back_buffer_keep_s;
+        let first_buffered = self
+            .snapshot
+            .buffered
+            .first()
+            .map_or(f64::INFINITY, |r| r.start_s);
+        if evict_end <= first_buffered || self.evicting {
+            self.appends_blocked_until = Some(self.now + Duration::from_secs(1));
+            return;
+        }
+        for (slot, segment) in stream
+            .slots
+            .segments
+            .iter_mut()
+            .zip(&stream.playlist.segments)
+        {
+            if *slot == Slot::Appended && segment.start_s + segment.duration_s <= evict_end {
+                *slot = Slot::NEW;
+            }
+        }
+        self.evicting = true;
+        self.outputs.push_back(Output::Evict {
+            track: MAIN_TRACK,
+            start_s: 0.0,
+            end_s: evict_end,
+        });
+    }
+
+    fn fail(&mut self, kind: ErrorKind, message: String) {
+        for request in std::mem::take(&mut self.requests).into_keys() {
+            self.outputs.push_back(Output::CancelFetch { request });
+        }
+        self.stopped = true;
+        self.event(Event::Error {
+            kind,
+            fatal: true,
+            message,
+        });
+    }
+
+    fn event(&mut self, event: Event) {
+        self.outputs.push_back(Output::Event(event));
+    }
+
+    /// Where the media that matters starts: the playhead, or the start position before the
+    /// media element got there.
+    fn position_s(&mut self) -> f64 {
+        if let Some(start) = self.pending_start_s {
+            if (self.snapshot.position_s - start).abs() < 1.0 {
+                self.pending_start_s = None;
+            } else {
+                return start;
+            }
+        }
+        self.snapshot.position_s
+    }
+
+    /// Re-evaluates everything after an input.
+    fn update(&mut self) {
+        if self.stopped {
+            return;
+        }
+        self.expire_deadlines();
+        self.load_playlist_if_due();
+        if self.stream.is_none() {
+            return;
+        }
+        self.setup_media_source();
+        let position_s = self.position_s();
+        self.schedule_fetches(position_s);
+        self.schedule_appends();
+        self.jump_gap(position_s);
+        self.signal_end_of_stream(position_s);
+    }
+
+    fn expire_deadlines(&mut self) {
+        let now = self.now;
+        let expired: Vec<RequestId> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.deadline <= now)
+            .map(|(&id, _)| id)
+            .collect();
+        for request in expired {
+            let in_flight = self.requests.remove(&request).expect("listed above");
+            self.outputs.push_back(Output::CancelFetch { request });
+            self.on_failure(in_flight.kind, Failure::Timeout, "timed out");
+            if self.stopped {
+                return;
+            }
+        }
+    }
+
+    fn load_playlist_if_due(&mut self) {
+        let now = self.now;
+        let Some(load) = self.playlist_load.as_ref() else {
+            return;
+        };
+        let failed_attempts = match load.slot {
+            Slot::Idle { failed_attempts } => failed_attempts,
+            Slot::WaitingRetry {
+                at,
+                failed_attempts,
+            } if at <= now => failed_attempts,
+            _ => return,
+        };
+        let url = load.url.clone();
+        let request = self.new_request(RequestKind::Playlist, false);
+        if let Some(load) = self.playlist_load.as_mut() {
+            load.slot = Slot::Fetching {
+                request,
+                failed_attempts,
+            };
+        }
+        self.outputs.push_back(Output::Fetch(FetchOrder {
+            request,
+            url,
+            range: None,
+            purpose: FetchPurpose::Playlist,
+            want_text: true,
+        }));
+    }
+
+    fn setup_media_source(&mut self) {
+        if self.source_buffers_created || !self.media_source_open {
+            return;
+        }
+        let Some(stream) = self.stream.as_ref() else {
+            return;
+        };
+        self.source_buffers_created = true;
+        let tracks = vec![TrackSpec {
+            track: MAIN_TRACK,
+            mime: stream.mime.clone(),
+        }];
+        let duration_s = stream.playlist.duration_s();
+        self.outputs
+            .push_back(Output::CreateSourceBuffers { tracks });
+        self.outputs.push_back(Output::SetDuration { duration_s });
+        if let Some(position_s) = self.pending_start_s {
+            self.outputs.push_back(Output::SeekMedia { position_s });
+        }
+    }
+
+    /// Cancels what the playhead no longer needs and starts what it needs next, nearest first.
+    fn schedule_fetches(&mut self, position_s: f64) {
+        let now = self.now;
+        let target_s = self.config.forward_buffer_target_s;
+        let max_concurrent = self.config.max_concurrent_http.max(1);
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        if self.source_buffers_created && !self.evicting {
+            stream
+                .slots
+                .release_evicted(&stream.playlist, &self.snapshot.buffered);
+        }
+        let window = SlotTable::window(&stream.playlist, position_s, target_s);
+
+        let mut orders = Vec::new();
+        for (index, slot) in stream.slots.segments.iter_mut().enumerate() {
+            let needed = window.contains(&index);
+            match *slot {
+                Slot::Fetching { request, .. } if !needed => {
+                    self.requests.remove(&request);
+                    orders.push(Output::CancelFetch { request });
+                    *slot = Slot::NEW;
+                }
+                Slot::WaitingRetry { .. } if !needed => *slot = Slot::NEW,
+                Slot::WaitingRetry {
+                    at,
+                    failed_attempts,
+                } if at <= now => *slot = Slot::Idle { failed_attempts },
+                _ => {}
+            }
+        }
+        for slot in stream.slots.inits.iter_mut() {
+            if let Slot::WaitingRetry {
+                at,
+                failed_attempts,
+            } = *slot
+            {
+                if at <= now {
+                    *slot = Slot::Idle { failed_attempts };
+                }
+            }
+        }
+        self.outputs.extend(orders);
+
+        for index in window {
+            if self.stream_slots().fetching_count() >= max_concurrent {
+                break;
+            }
+            let stream = self.stream.as_ref().expect("checked above");
+            let segment = &stream.playlist.segments[index];
+            if let Some(init) = segment.init_segment {
+                if let Slot::Idle { failed_attempts } = stream.slots.inits[init] {
+                    self.fetch_media(RequestKind::Init(init), failed_attempts);
+                    continue;
+                }
+            }
+            if let Slot::Idle { failed_attempts } = stream.slots.segments[index] {
+                self.fetch_media(RequestKind::Segment(index), failed_attempts);
+            }
+        }
+    }
+
+    fn stream_slots(&self) -> &SlotTable {
+        &self
+            .stream
+            .as_ref()
+            .expect("only called with a stream")
+            .slots
+    }
+
+    fn fetch_media(&mut self, kind: RequestKind, failed_attempts: u32) {
+        let stream = self.stream.as_ref().expect("only called with a stream");
+        let (url, range, purpose) = match kind {
+            RequestKind::Init(i) => {
+                let init = &stream.playlist.init_segments[i];
+                (init.uri.clone(), init.byte_range, FetchPurpose::InitSegment)
+            }
+            RequestKind::Segment(i) => {
+                let segment = &stream.playlist.segments[i];
+                (
+                    segment.uri.clone(),
+                    segment.byte_range,
+                    FetchPurpose::MediaSegment,
+                )
+            }
+            RequestKind::Playlist => unreachable!("playlists are loaded by load_playlist_if_due"),
+        };
+        let request = self.new_request(kind, range.is_some());
+        let stream = self.stream.as_mut().expect("only called with a stream");
+        let slot = match kind {
+            RequestKind::Init(i) => &mut stream.slots.inits[i],
+            RequestKind::Segment(i) => &mut stream.slots.segments[i],
+            RequestKind::Playlist => unreachable!("matched above"),
+        };
+        *slot = Slot::Fetching {
+            request,
+            failed_attempts,
+        };
+        self.outputs.push_back(Output::Fetch(FetchOrder {
+            request,
+            url,
+            range,
+            purpose,
+            want_text: false,
+        }));
+    }
+
+    /// Hands fetched media to the SourceBuffer, each segment after its init segment.
+    fn schedule_appends(&mut self) {
+        if !self.source_buffers_created || self.evicting {
+            return;
+        }
+        if let Some(until) = self.appends_blocked_until {
+            if self.now < until {
+                return;
+            }
+            self.appends_blocked_until = None;
+        }
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let mut orders = Vec::new();
+        for index in 0..stream.slots.segments.len() {
+            let Slot::Fetched { request } = stream.slots.segments[index] else {
+                continue;
+            };
+            if let Some(init) = stream.playlist.segments[index].init_segment {
+                match stream.slots.inits[init] {
+                    Slot::Fetched {
+                        request: init_request,
+                    } => {
+                        orders.push(Output::Append {
+                            track: MAIN_TRACK,
+                            request: init_request,
+                        });
+                        stream.slots.inits[init] = Slot::Appending {
+                            request: init_request,
+                        };
+                    }
+                    Slot::Appending { .. } | Slot::Appended => {}
+                    _ => continue,
+                }
+            }
+            orders.push(Output::Append {
+                track: MAIN_TRACK,
+                request,
+            });
+            stream.slots.segments[index] = Slot::Appending { request };
+        }
+        self.outputs.extend(orders);
+    }
+
+    /// Jumps a small hole in the buffer that would otherwise stall playback forever, but only
+    /// where the media around it is already appended (a hole that a pending append will fill
+    /// is not a hole).
+    fn jump_gap(&mut self, position_s: f64) {
+        let Some(stream) = self.stream.as_ref() else {
+            return;
+        };
+        let Some(index) = stream.playlist.segment_index_at(position_s) else {
+            return;
+        };
+        if stream.slots.segments[index] != Slot::Appended || self.pending_start_s.is_some() {
+            return;
+        }
+        let buffered = &self.snapshot.buffered;
+        if let Some(target) = gap_jump_target(buffered, position_s, self.config.max_gap_jump_s) {
+            if self.last_gap_jump_s != Some(target) {
+                self.last_gap_jump_s = Some(target);
+                self.outputs
+                    .push_back(Output::SeekMedia { position_s: target });
+            }
+        }
+    }
+
+    fn signal_end_of_stream(&mut self, position_s: f64) {
+        let Some(stream) = self.stream.as_ref() else {
+            return;
+        };
+        let Some(first) = stream.playlist.segment_index_at(position_s) else {
+            return;
+        };
+        let complete = stream.playlist.ended
+            && stream.slots.segments[first..]
+                .iter()
+                .all(|s| *s == Slot::Appended)
+            && range_containing(&self.snapshot.buffered, position_s).is_some();
+        if complete && !self.end_of_stream_sent {
+            self.end_of_stream_sent = true;
+            self.outputs.push_back(Output::EndOfStream);
+        } else if !complete {
+            // An append after endOfStream() reopens the MediaSource; signal again later.
+            self.end_of_stream_sent &= stream.slots.segments[first..]
+                .iter()
+                .all(|s| *s == Slot::Appended);
+        }
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        if self.stopped {
+            return None;
+        }
+        let deadlines = self.requests.values().map(|r| r.deadline);
+        let retry_at = |slot: &Slot| match *slot {
+            Slot::WaitingRetry { at, .. } => Some(at),
+            _ => None,
+        };
+        let playlist_retry = self.playlist_load.as_ref().and_then(|l| retry_at(&l.slot));
+        let slot_retries = self
+            .stream
+            .iter()
+            .flat_map(|s| s.slots.segments.iter().chain(&s.slots.inits))
+            .filter_map(retry_at);
+        let tick = self.stream.as_ref().map(|_| self.now + TICK);
+        deadlines
+            .chain(playlist_retry)
+            .chain(slot_retries)
+            .chain(self.appends_blocked_until)
+            .chain(tick)
+            .min()
+    }
+}
+
+fn level_info(variant: &Variant) -> LevelInfo {
+    LevelInfo {
+        bandwidth_bps: variant.bandwidth,
+        width: variant.resolution.map(|r| r.width),
+        height: variant.resolution.map(|r| r.height),
+        codecs: variant.codecs.clone(),
+    }
+}

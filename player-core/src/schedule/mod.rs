@@ -1,0 +1,9 @@
+//! Deciding what to fetch and when: segment states, buffer accounting and retries.
+
+mod buffer;
+mod retry;
+mod slots;
+
+pub use buffer::{buffered_ahead_s, gap_jump_target, overlaps, range_containing, TimeRange};
+pub use retry::{Failure, RetryPolicy};
+pub(crate) use slots::{Slot, SlotTable};
