@@ -21,7 +21,7 @@ use crate::playlist::{parse_media_playlist, ByteRange, MediaPlaylist};
 
 /// Bump when anything below changes what is generated: a stamp with another version makes the
 /// next start regenerate.
-pub const VOD_GENERATION_VERSION: &str = "shoal-vod-3";
+pub const VOD_GENERATION_VERSION: &str = "shoal-vod-4";
 
 /// The font the running timestamp is drawn with (Debian package fonts-dejavu-core).
 pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -309,9 +309,10 @@ pub fn ffmpeg_args(opts: &VodOptions) -> Vec<String> {
     for (i, r) in opts.renditions.iter().enumerate() {
         graph.push_str(&format!(";[s{i}]scale={}:{}", r.width, r.height));
         if let Some(font) = font {
+            // Rendition name top right, clear of testsrc2's own small clock in the top left.
             graph.push_str(&format!(
                 ",drawtext=fontfile={}:text='{}':fontsize={}:fontcolor=yellow:\
-                 box=1:boxcolor=black@0.7:boxborderw={}:x={}:y={}",
+                 box=1:boxcolor=black@0.7:boxborderw={}:x=w-text_w-{}:y={}",
                 font.display(),
                 r.name,
                 r.height / 9,

@@ -137,7 +137,7 @@ pub fn vod_integrity_json(files: &[FileHashes]) -> String {
     let quote = |s: &str| serde_json::to_string(s).unwrap_or_else(|_| String::from("\"\""));
     let mut out = String::from("{\n");
     for (i, file) in files.iter().enumerate() {
-        let _ = write!(out, "  {}: {{\n", quote(&file.file));
+        let _ = writeln!(out, "  {}: {{", quote(&file.file));
         let entries: Vec<String> = file
             .ranges
             .iter()

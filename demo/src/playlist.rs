@@ -243,7 +243,7 @@ mod tests {
         assert_eq!(p.version, Some(7));
         assert_eq!(p.target_duration, Some(4));
         assert!(p.ended);
-        let init = p.init.unwrap();
+        let init = p.init.clone().unwrap();
         assert_eq!(init.uri, "a.mp4");
         assert_eq!(
             init.range,

@@ -1,0 +1,88 @@
+//! Tests of the `shoal-demo` binary itself: the stdout contract other tools parse, `--help`,
+//! argument errors, and a clean stop on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_shoal-demo");
+
+#[test]
+fn help_documents_every_flag() {
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for flag in [
+        "--host",
+        "--port",
+        "--root",
+        "--media-dir",
+        "--pkg-dir",
+        "--mount",
+        "--test-control",
+        "--no-generate",
+        "--verbose",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from --help");
+    }
+}
+
+#[test]
+fn bad_arguments_exit_2() {
+    let out = Command::new(BIN).arg("--bogus").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--bogus"));
+}
+
+#[test]
+fn prints_one_running_line_then_serves() {
+    let root = tempfile::tempdir().unwrap();
+    let fixtures = root.path().join("tests/fixtures/http");
+    std::fs::create_dir_all(&fixtures).unwrap();
+    std::fs::write(fixtures.join("hello.txt"), "hello").unwrap();
+
+    let mut child = Command::new(BIN)
+        .args(["--port", "0", "--no-generate", "--test-control", "--root"])
+        .arg(root.path())
+        .args(["--mount", "/fixtures=tests/fixtures/http"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let url = line
+        .strip_prefix("Shoal demo running at http://127.0.0.1:")
+        .and_then(|rest| rest.strip_suffix("/\n"))
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+    let port: u16 = url.parse().unwrap();
+    assert_ne!(port, 0);
+
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream
+        .write_all(b"GET /fixtures/hello.txt HTTP/1.1\r\nHost: x\r\nRange: bytes=1-\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 206"), "{response}");
+    assert!(response.ends_with("\r\n\r\nello"), "{response}");
+
+    // SIGTERM stops it cleanly, and nothing else was printed to stdout.
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "");
+}
