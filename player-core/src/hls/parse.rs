@@ -198,6 +198,9 @@ fn build_media(
             };
             current_init = Some(intern(&mut playlist.init_segments, init));
         }
+        if scanned.key_cleared {
+            current_key = None;
+        }
         if let Some(key) = segment.key {
             current_key = match key.method {
                 KeyMethod::None => None,

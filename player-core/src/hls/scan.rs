@@ -31,6 +31,9 @@ pub(crate) struct ScannedSegment {
     pub duration_s: f64,
     /// Line of its `#EXT-X-BYTERANGE`, if it has one.
     pub byte_range_line: Option<usize>,
+    /// An `#EXT-X-KEY:METHOD=NONE` stands before it: m3u8-rs rejects that tag (it wrongly
+    /// demands an IV for NONE) and keeps it as an unknown tag, so the reset is recorded here.
+    pub key_cleared: bool,
 }
 
 /// One non-blank line: a tag (`#EXT...`), a comment, or a URI.
@@ -116,6 +119,7 @@ pub(crate) fn scan(text: &str) -> Result<Scan, ParseError> {
     let mut pending_uri: Option<(&'static str, usize)> = None;
     let mut pending_duration: Option<f64> = None;
     let mut pending_byte_range_line: Option<usize> = None;
+    let mut pending_key_cleared = false;
 
     for (number, raw) in lines {
         let text = raw.trim_start();
@@ -127,6 +131,7 @@ pub(crate) fn scan(text: &str) -> Result<Scan, ParseError> {
                     line: number,
                     duration_s: pending_duration.take().unwrap_or_default(),
                     byte_range_line: pending_byte_range_line.take(),
+                    key_cleared: std::mem::take(&mut pending_key_cleared),
                 }),
                 None => return Err(error(number, ParseErrorKind::SegmentWithoutDuration)),
             },
@@ -152,6 +157,7 @@ pub(crate) fn scan(text: &str) -> Result<Scan, ParseError> {
                         pending_uri = Some(("EXTINF", number));
                     }
                     "EXT-X-BYTERANGE" => pending_byte_range_line = Some(number),
+                    "EXT-X-KEY" => pending_key_cleared = is_method_none(value.unwrap_or("")),
                     "EXT-X-STREAM-INF" => pending_uri = Some(("EXT-X-STREAM-INF", number)),
                     _ => {}
                 }
@@ -244,6 +250,13 @@ fn check_tag(scan: &mut Scan, line: usize, name: &str, value: &str) -> Result<()
         _ => {}
     }
     Ok(())
+}
+
+fn is_method_none(value: &str) -> bool {
+    parse_attribute_list(value, 0, "EXT-X-KEY")
+        .ok()
+        .and_then(|attributes| find(&attributes, "METHOD"))
+        .is_some_and(|method| method.text == "NONE")
 }
 
 fn check_integer(value: &str, line: usize, tag: &'static str) -> Result<(), ParseError> {
