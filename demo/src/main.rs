@@ -2,9 +2,13 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use shoal_demo::config::{parse_args, Command, HELP};
 use shoal_demo::generate::{ensure_vod_sample, Outcome, VodOptions};
+
+/// How long in-flight requests get to finish after SIGTERM or Ctrl-C.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 fn main() -> ExitCode {
     let options = match parse_args(std::env::args().skip(1)) {
@@ -51,13 +55,25 @@ fn main() -> ExitCode {
         println!("Shoal demo running at {}", server.url());
         // Tests read this line through a pipe, where stdout is block-buffered.
         std::io::stdout().flush()?;
-        if let Some(stop) = server.take_shutdown() {
-            tokio::spawn(async move {
-                shutdown_signal().await;
-                let _ = stop.send(());
-            });
+        let stop = server.take_shutdown();
+        let mut stopped = std::pin::pin!(server.wait());
+        tokio::select! {
+            result = &mut stopped => result,
+            () = shutdown_signal() => {
+                if let Some(stop) = stop {
+                    let _ = stop.send(());
+                }
+                // Graceful shutdown waits for open connections; a browser tab (or, later, a
+                // tracker WebSocket) may hold one indefinitely, so bound the wait.
+                match tokio::time::timeout(SHUTDOWN_GRACE, stopped).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        eprintln!("shoal-demo: connections still open, exiting anyway");
+                        Ok(())
+                    }
+                }
+            }
         }
-        server.wait().await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -86,3 +86,44 @@ fn prints_one_running_line_then_serves() {
     stdout.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "");
 }
+
+#[test]
+fn sigterm_exits_promptly_even_with_a_stuck_connection() {
+    let root = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--port", "0", "--no-generate", "--root"])
+        .arg(root.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("Shoal demo running at http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap()
+        .to_string();
+    // Half a request: graceful shutdown would wait for it forever without the grace period.
+    let mut stuck = TcpStream::connect(&addr).unwrap();
+    stuck.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+
+    let started = std::time::Instant::now();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}
