@@ -62,10 +62,23 @@ fn needs_no_cache(extension: &str) -> bool {
 
 /// Post-processes file responses: content type by extension, cache policy, Accept-Ranges.
 async fn file_headers(req: Request, next: Next) -> Response {
-    let extension = extension_of(req.uri().path());
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().map(str::to_string);
+    let extension = extension_of(&path);
     let mut response = next.run(req).await;
     let status = response.status();
     let headers = response.headers_mut();
+    if status.is_redirection() {
+        // ServeDir's only redirect is "directory without trailing slash", built from the path it
+        // saw, which `nest_service` has stripped of its prefix; rebuild it from the full path.
+        let location = match &query {
+            Some(q) => format!("{path}/?{q}"),
+            None => format!("{path}/"),
+        };
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            headers.insert(header::LOCATION, value);
+        }
+    }
     let served_file = status == StatusCode::OK || status == StatusCode::PARTIAL_CONTENT;
     if served_file {
         if let Some(ct) = extension.as_deref().and_then(content_type_for) {

@@ -348,6 +348,10 @@ fn routes_static_pkg_media_and_mounts() {
     assert_eq!(s.get_range("/fixtures/data.bin", "bytes=8-").text(), "data");
     assert_eq!(s.get("/no/such/file.txt").status, 404);
     assert_eq!(s.get("/media/vod/none.m3u8").status, 404);
+    // A folder without its trailing slash redirects to the full path, prefix included.
+    let r = s.get("/media/vod?x=1");
+    assert_eq!(r.status, 307);
+    assert_eq!(r.header("location"), Some("/media/vod/?x=1"));
     // Traversal out of a served folder must not work.
     assert_eq!(s.get("/media/../demo/static/index.html").status, 404);
 }
