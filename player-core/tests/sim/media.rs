@@ -1,0 +1,401 @@
+//! The simulated media element with one SourceBuffer: buffered ranges built from the playlist
+//! times of appended segments, a playhead that advances in playback time over buffered media,
+//! seeking, eviction, a byte quota, and stall accounting.
+//!
+//! Simplifications, on purpose: media times are exactly the playlist's (no priming offsets),
+//! the SourceBuffer runs one operation at a time (like `updating` forces the JS shim to), and
+//! the quota is checked before an append instead of the browser evicting on its own first.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use player_core::player::{MediaSnapshot, RequestId, TrackId};
+use player_core::schedule::TimeRange;
+use player_core::{Duration, Input, Instant};
+
+use super::clock::secs;
+
+/// Below this, two times are the same: segment edges are sums of float durations.
+const EPSILON_S: f64 = 1e-6;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MediaConfig {
+    /// How long one append takes.
+    pub append_delay: Duration,
+    /// How long one eviction takes.
+    pub evict_delay: Duration,
+    /// Bytes the SourceBuffer holds before appends fail with QuotaExceededError.
+    pub quota_bytes: u64,
+    /// Whether the element plays as soon as it can (otherwise it starts paused).
+    pub autoplay: bool,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            append_delay: Duration::from_millis(20),
+            evict_delay: Duration::from_millis(10),
+            quota_bytes: u64::MAX,
+            autoplay: true,
+        }
+    }
+}
+
+/// What an append carries, as the host knows it from the request's URL and range.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Piece {
+    Init {
+        level: usize,
+    },
+    Segment {
+        level: usize,
+        index: usize,
+        start_s: f64,
+        end_s: f64,
+    },
+    /// Bytes that are not one segment (e.g. a whole file): the browser would reject them.
+    Garbage,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SourceBufferOp {
+    Append {
+        request: RequestId,
+        piece: Piece,
+        bytes: u64,
+    },
+    Evict {
+        track: TrackId,
+        start_s: f64,
+        end_s: f64,
+    },
+}
+
+/// Media of one appended segment still in the buffer (trimmed by evictions).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Chunk {
+    pub level: usize,
+    pub index: usize,
+    pub start_s: f64,
+    pub end_s: f64,
+    pub bytes: u64,
+}
+
+/// A time the playhead waited for data in the middle of playback.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Stall {
+    pub start: Instant,
+    pub end: Option<Instant>,
+    pub position_s: f64,
+}
+
+#[derive(Debug)]
+pub struct MediaElement {
+    pub config: MediaConfig,
+    /// Up to when the playhead has been advanced.
+    clock: Instant,
+    pub position_s: f64,
+    pub paused: bool,
+    pub seeking: bool,
+    pub ended: bool,
+    pub duration_s: Option<f64>,
+    /// `endOfStream()` was called and no append reopened the MediaSource since.
+    pub end_of_stream: bool,
+    /// The playhead has moved at least once: waiting before that is startup, not a stall.
+    pub started: bool,
+    pub chunks: Vec<Chunk>,
+    inits: BTreeSet<usize>,
+    pub stalls: Vec<Stall>,
+    queue: VecDeque<SourceBufferOp>,
+    busy: Option<SourceBufferOp>,
+    /// Things a real browser would have refused.
+    pub violations: Vec<String>,
+}
+
+impl MediaElement {
+    pub fn new(config: MediaConfig, now: Instant) -> Self {
+        MediaElement {
+            config,
+            clock: now,
+            position_s: 0.0,
+            paused: !config.autoplay,
+            seeking: false,
+            ended: false,
+            duration_s: None,
+            end_of_stream: false,
+            started: false,
+            chunks: Vec::new(),
+            inits: BTreeSet::new(),
+            stalls: Vec::new(),
+            queue: VecDeque::new(),
+            busy: None,
+            violations: Vec::new(),
+        }
+    }
+
+    /// Buffered time ranges, merged where they touch, in order.
+    pub fn buffered(&self) -> Vec<TimeRange> {
+        let mut spans: Vec<(f64, f64)> = self.chunks.iter().map(|c| (c.start_s, c.end_s)).collect();
+        spans.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut merged: Vec<TimeRange> = Vec::new();
+        for (start_s, end_s) in spans {
+            match merged.last_mut() {
+                Some(last) if start_s <= last.end_s + EPSILON_S => {
+                    last.end_s = last.end_s.max(end_s)
+                }
+                _ => merged.push(TimeRange { start_s, end_s }),
+            }
+        }
+        merged
+    }
+
+    /// End of the buffered range holding `position_s`, if it has media ahead.
+    pub fn buffered_end_at(&self, position_s: f64) -> Option<f64> {
+        self.buffered()
+            .into_iter()
+            .find(|r| r.start_s <= position_s + EPSILON_S && position_s < r.end_s - EPSILON_S)
+            .map(|r| r.end_s)
+    }
+
+    /// Seconds buffered contiguously ahead of the playhead.
+    pub fn buffered_ahead_s(&self) -> f64 {
+        self.buffered_end_at(self.position_s)
+            .map_or(0.0, |end| end - self.position_s)
+    }
+
+    pub fn used_bytes(&self) -> u64 {
+        self.chunks.iter().map(|c| c.bytes).sum()
+    }
+
+    /// Whether all `duration_s` seconds of segment `index` of `level` are in the buffer.
+    pub fn holds_segment(&self, level: usize, index: usize, duration_s: f64) -> bool {
+        self.chunks.iter().any(|c| {
+            c.level == level && c.index == index && c.end_s - c.start_s >= duration_s - EPSILON_S
+        })
+    }
+
+    pub fn holds_init(&self, level: usize) -> bool {
+        self.inits.contains(&level)
+    }
+
+    /// Whether an append of this piece is queued or running.
+    pub fn appending(&self, matches: impl Fn(&Piece) -> bool) -> bool {
+        self.busy.iter().chain(&self.queue).any(|op| match op {
+            SourceBufferOp::Append { piece, .. } => matches(piece),
+            SourceBufferOp::Evict { .. } => false,
+        })
+    }
+
+    fn at_end(&self) -> bool {
+        self.duration_s
+            .is_some_and(|d| self.position_s >= d - EPSILON_S)
+    }
+
+    pub fn snapshot(&self) -> MediaSnapshot {
+        MediaSnapshot {
+            position_s: self.position_s,
+            buffered: self.buffered(),
+            paused: self.paused,
+            seeking: self.seeking,
+            ended: self.ended,
+        }
+    }
+
+    fn open_stall(&mut self) -> Option<&mut Stall> {
+        self.stalls.last_mut().filter(|s| s.end.is_none())
+    }
+
+    /// Brings the element's flags in line with its buffer after anything changed.
+    fn settle(&mut self, now: Instant) {
+        let has_data = self.buffered_end_at(self.position_s).is_some();
+        if self.seeking && has_data {
+            self.seeking = false;
+        }
+        let waiting_over = has_data || self.paused || self.seeking || self.at_end();
+        if let Some(stall) = self.open_stall() {
+            if waiting_over {
+                stall.end = Some(now);
+            }
+        }
+        if !self.ended && self.end_of_stream && self.at_end() {
+            self.ended = true;
+        }
+    }
+
+    fn begin_stall(&mut self, at: Instant) {
+        if self.started && self.open_stall().is_none() && !self.at_end() {
+            let position_s = self.position_s;
+            self.stalls.push(Stall {
+                start: at,
+                end: None,
+                position_s,
+            });
+        }
+    }
+
+    /// Plays from the last advance up to `to`: the playhead moves over buffered media only.
+    pub fn advance(&mut self, to: Instant) {
+        if to <= self.clock {
+            return;
+        }
+        let from = self.clock;
+        self.clock = to;
+        self.settle(from);
+        if self.paused || self.seeking || self.ended || self.duration_s.is_none() {
+            return;
+        }
+        let Some(end_s) = self.buffered_end_at(self.position_s) else {
+            self.begin_stall(from);
+            return;
+        };
+        self.started = true;
+        let room_s = end_s - self.position_s;
+        let elapsed_s = to.saturating_since(from).as_secs_f64();
+        if elapsed_s < room_s {
+            self.position_s += elapsed_s;
+        } else {
+            self.position_s = end_s;
+            self.begin_stall(from + Duration::from_secs_f64(room_s));
+        }
+        self.settle(to);
+    }
+
+    /// Sets the playhead, as `currentTime = x` does: seeking until the position is buffered.
+    pub fn seek(&mut self, now: Instant, position_s: f64) {
+        let limit = self.duration_s.unwrap_or(f64::INFINITY);
+        self.position_s = position_s.clamp(0.0, limit);
+        self.seeking = true;
+        self.ended = false;
+        self.settle(now);
+    }
+
+    pub fn set_paused(&mut self, now: Instant, paused: bool) {
+        self.paused = paused;
+        self.settle(now);
+    }
+
+    pub fn set_end_of_stream(&mut self, now: Instant) {
+        self.end_of_stream = true;
+        self.settle(now);
+    }
+
+    /// Queues a SourceBuffer operation; returns when it finishes if it starts right away.
+    pub fn enqueue(&mut self, now: Instant, op: SourceBufferOp) -> Option<Instant> {
+        self.queue.push_back(op);
+        if self.busy.is_some() {
+            return None;
+        }
+        self.start_next(now)
+    }
+
+    fn start_next(&mut self, now: Instant) -> Option<Instant> {
+        let op = self.queue.pop_front()?;
+        let delay = match op {
+            SourceBufferOp::Append { .. } => self.config.append_delay,
+            SourceBufferOp::Evict { .. } => self.config.evict_delay,
+        };
+        self.busy = Some(op);
+        Some(now + delay)
+    }
+
+    /// Finishes the running operation: the input to report, the operation itself and when
+    /// the next one finishes.
+    pub fn finish(&mut self, now: Instant) -> (Input, SourceBufferOp, Option<Instant>) {
+        let op = self.busy.take().expect("a SourceBuffer event only while busy");
+        let input = match op {
+            SourceBufferOp::Append {
+                request,
+                piece,
+                bytes,
+            } => self.append(request, piece, bytes),
+            SourceBufferOp::Evict {
+                track,
+                start_s,
+                end_s,
+            } => {
+                self.remove(start_s, end_s);
+                Input::EvictDone { track }
+            }
+        };
+        self.settle(now);
+        (input, op, self.start_next(now))
+    }
+
+    fn append(&mut self, request: RequestId, piece: Piece, bytes: u64) -> Input {
+        match piece {
+            Piece::Init { level } => {
+                self.inits.insert(level);
+            }
+            Piece::Segment {
+                level,
+                index,
+                start_s,
+                end_s,
+            } => {
+                if !self.inits.contains(&level) {
+                    self.violations.push(format!(
+                        "segment {index} of level {level} appended before its init segment"
+                    ));
+                }
+                if self.used_bytes().saturating_add(bytes) > self.config.quota_bytes {
+                    return Input::AppendFailed {
+                        request,
+                        quota_exceeded: true,
+                        message: "QuotaExceededError".into(),
+                    };
+                }
+                // Appending over buffered media replaces it, as MSE's coded frame processing does.
+                self.remove(start_s, end_s);
+                self.chunks.push(Chunk {
+                    level,
+                    index,
+                    start_s,
+                    end_s,
+                    bytes,
+                });
+                // appendBuffer() on an ended MediaSource reopens it.
+                self.end_of_stream = false;
+            }
+            Piece::Garbage => {
+                self.violations
+                    .push(format!("{request:?}: appended bytes that are not a segment"));
+                return Input::AppendFailed {
+                    request,
+                    quota_exceeded: false,
+                    message: "CHUNK_DEMUXER_ERROR_APPEND_FAILED".into(),
+                };
+            }
+        }
+        Input::AppendDone { request }
+    }
+
+    /// `SourceBuffer.remove(start, end)`: chunks are cut, their bytes shrink in proportion.
+    fn remove(&mut self, start_s: f64, end_s: f64) {
+        let mut kept = Vec::new();
+        for chunk in self.chunks.drain(..) {
+            if chunk.end_s <= start_s + EPSILON_S || chunk.start_s >= end_s - EPSILON_S {
+                kept.push(chunk);
+                continue;
+            }
+            let span = chunk.end_s - chunk.start_s;
+            for (from, to) in [(chunk.start_s, start_s), (end_s, chunk.end_s)] {
+                if to - from > EPSILON_S {
+                    kept.push(Chunk {
+                        start_s: from,
+                        end_s: to,
+                        bytes: (chunk.bytes as f64 * (to - from) / span).round() as u64,
+                        ..chunk
+                    });
+                }
+            }
+        }
+        self.chunks = kept;
+    }
+
+    /// Seconds of stall still open or finished, up to `now`.
+    pub fn stalled_s(&self, now: Instant) -> f64 {
+        self.stalls
+            .iter()
+            .map(|s| secs(s.end.unwrap_or(now)) - secs(s.start))
+            .sum()
+    }
+}

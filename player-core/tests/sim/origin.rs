@@ -1,0 +1,476 @@
+//! The simulated HTTP origin: generated HLS content in PeerTube's layout (one fragmented MP4
+//! per level, addressed by byte ranges), latency, bandwidth, progress in chunks and scripted
+//! faults.
+//!
+//! Bandwidth model: `bandwidth_bytes_per_s` is one pipe shared equally among the transfers
+//! whose body is flowing. The share is taken when each chunk starts, so a transfer speeds up
+//! or slows down at chunk boundaries as others start and finish. Headers arrive `latency`
+//! after the request and do not use bandwidth.
+
+use std::collections::BTreeMap;
+
+use player_core::hls::ByteRange;
+use player_core::player::{FetchOrder, RequestId};
+use player_core::{Duration, Input, Instant};
+
+use super::clock::EventQueue;
+use super::SimEvent;
+
+/// Where the simulated origin serves from; relative playlist URIs resolve against it.
+pub const BASE_URL: &str = "https://origin.test/static/streaming-playlists/hls/demo/";
+
+/// Size of the `#EXT-X-MAP` init segment at the start of each level's file.
+const INIT_BYTES: u64 = 1418;
+
+/// One media segment of a level: its bytes in the level's file and its playlist time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SegmentInfo {
+    pub range: ByteRange,
+    pub start_s: f64,
+    pub duration_s: f64,
+}
+
+impl SegmentInfo {
+    pub fn end_s(&self) -> f64 {
+        self.start_s + self.duration_s
+    }
+}
+
+/// One quality level: a media playlist and the single fragmented MP4 it points into.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Level {
+    pub bitrate_bps: u64,
+    pub playlist_url: String,
+    pub file_url: String,
+    pub init: ByteRange,
+    pub segments: Vec<SegmentInfo>,
+    pub file_len: u64,
+}
+
+/// What a (URL, range) names on the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Resource {
+    Multivariant,
+    MediaPlaylist { level: usize },
+    Init { level: usize },
+    Segment { level: usize, index: usize },
+    /// The whole media file (an unranged request, or a server ignoring Range).
+    File { level: usize },
+    /// Some other byte range inside a media file.
+    OtherBytes { level: usize },
+    /// A range past the end of the file.
+    OutOfRange,
+    NotFound,
+}
+
+/// A VOD as the origin serves it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Content {
+    pub multivariant_url: String,
+    pub levels: Vec<Level>,
+    pub duration_s: f64,
+}
+
+impl Content {
+    /// A VOD of `duration_s` seconds cut in 4 s segments, one level per bitrate. Segment sizes
+    /// vary by ±15% around the bitrate so byte ranges differ, as real encodes do.
+    pub fn vod(duration_s: f64, bitrates_bps: &[u64]) -> Content {
+        const SEGMENT_S: f64 = 4.0;
+        let levels = bitrates_bps
+            .iter()
+            .enumerate()
+            .map(|(level, &bitrate_bps)| {
+                let mut segments = Vec::new();
+                let mut offset = INIT_BYTES;
+                let mut start_s = 0.0;
+                let mut index = 0u64;
+                while start_s < duration_s - 1e-9 {
+                    let duration = SEGMENT_S.min(duration_s - start_s);
+                    let factor = 0.85 + 0.3 * ((index * 37 + 11) % 17) as f64 / 16.0;
+                    let length = (bitrate_bps as f64 / 8.0 * duration * factor).round() as u64;
+                    segments.push(SegmentInfo {
+                        range: ByteRange { offset, length },
+                        start_s,
+                        duration_s: duration,
+                    });
+                    offset += length;
+                    start_s += duration;
+                    index += 1;
+                }
+                Level {
+                    bitrate_bps,
+                    playlist_url: format!("{BASE_URL}demo-level{level}.m3u8"),
+                    file_url: format!("{BASE_URL}demo-level{level}-fragmented.mp4"),
+                    init: ByteRange {
+                        offset: 0,
+                        length: INIT_BYTES,
+                    },
+                    segments,
+                    file_len: offset,
+                }
+            })
+            .collect();
+        Content {
+            multivariant_url: format!("{BASE_URL}master.m3u8"),
+            levels,
+            duration_s,
+        }
+    }
+
+    pub fn multivariant_text(&self) -> String {
+        let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+        for (level, info) in self.levels.iter().enumerate() {
+            // BANDWIDTH is the peak rate (RFC 8216 4.3.4.2): the ±15% segment sizes stay under it.
+            let peak = info.bitrate_bps * 115 / 100;
+            text.push_str(&format!(
+                "#EXT-X-STREAM-INF:BANDWIDTH={peak},CODECS=\"avc1.64001f,mp4a.40.2\"\n\
+                 demo-level{level}.m3u8\n"
+            ));
+        }
+        text
+    }
+
+    /// PeerTube's layout: `#EXT-X-MAP` with BYTERANGE, then `#EXTINF` + `#EXT-X-BYTERANGE`
+    /// + the file name for every segment. Segment `i`'s byte range is on line `9 + 3 * i`.
+    pub fn media_playlist_text(&self, level: usize) -> String {
+        let info = &self.levels[level];
+        let file = format!("demo-level{level}-fragmented.mp4");
+        let mut text = format!(
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n\
+             #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-MAP:URI=\"{file}\",BYTERANGE=\"{}@{}\"\n",
+            info.init.length, info.init.offset
+        );
+        for segment in &info.segments {
+            text.push_str(&format!(
+                "#EXTINF:{:.6},\n#EXT-X-BYTERANGE:{}@{}\n{file}\n",
+                segment.duration_s, segment.range.length, segment.range.offset
+            ));
+        }
+        text.push_str("#EXT-X-ENDLIST\n");
+        text
+    }
+
+    pub fn resolve(&self, url: &str, range: Option<ByteRange>) -> Resource {
+        if url == self.multivariant_url {
+            return Resource::Multivariant;
+        }
+        for (level, info) in self.levels.iter().enumerate() {
+            if url == info.playlist_url {
+                return Resource::MediaPlaylist { level };
+            }
+            if url != info.file_url {
+                continue;
+            }
+            let Some(range) = range else {
+                return Resource::File { level };
+            };
+            if range.length == 0 || range.offset + range.length > info.file_len {
+                return Resource::OutOfRange;
+            }
+            if range == info.init {
+                return Resource::Init { level };
+            }
+            return match info.segments.iter().position(|s| s.range == range) {
+                Some(index) => Resource::Segment { level, index },
+                None => Resource::OtherBytes { level },
+            };
+        }
+        Resource::NotFound
+    }
+
+    /// A segment's playlist time span, for the media element.
+    pub fn segment(&self, level: usize, index: usize) -> SegmentInfo {
+        self.levels[level].segments[index]
+    }
+}
+
+/// How the origin misbehaves for a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this status and no body.
+    Status(u16),
+    /// Never answer (the request hangs until the client gives up).
+    NoAnswer,
+    /// Send headers and this many body bytes, then nothing more.
+    StallAfter { bytes: u64 },
+    /// Ignore the Range header: answer 200 with the whole file.
+    IgnoreRange,
+}
+
+#[derive(Debug, Clone)]
+struct FaultRule {
+    url: String,
+    /// `None` matches any range of the URL.
+    range: Option<ByteRange>,
+    fault: Fault,
+    /// How many more matching requests get the fault.
+    remaining: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OriginConfig {
+    /// From request to response headers.
+    pub latency: Duration,
+    /// Shared among flowing transfers (see the module doc).
+    pub bandwidth_bytes_per_s: u64,
+    /// Body bytes per `HttpProgress`.
+    pub chunk_bytes: u64,
+}
+
+impl Default for OriginConfig {
+    fn default() -> Self {
+        OriginConfig {
+            latency: Duration::from_millis(50),
+            bandwidth_bytes_per_s: 1_000_000,
+            chunk_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The next thing that happens to a transfer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpStep {
+    Headers,
+    Chunk,
+    Fail(u16),
+}
+
+#[derive(Debug)]
+struct Transfer {
+    status: u16,
+    total: u64,
+    loaded: u64,
+    stall_at: Option<u64>,
+    text: Option<String>,
+    body: Resource,
+    want_text: bool,
+    /// Headers sent and body bytes still coming: takes a share of the bandwidth.
+    flowing: bool,
+}
+
+/// What a transfer step tells the client; `body` is set when the whole body has arrived.
+#[derive(Debug)]
+pub struct StepOutcome {
+    pub input: Input,
+    pub body: Option<(Resource, u64)>,
+}
+
+#[derive(Debug)]
+pub struct Origin {
+    pub config: OriginConfig,
+    pub content: Content,
+    text_overrides: BTreeMap<String, String>,
+    faults: Vec<FaultRule>,
+    transfers: BTreeMap<RequestId, Transfer>,
+}
+
+impl Origin {
+    pub fn new(config: OriginConfig, content: Content) -> Self {
+        Origin {
+            config,
+            content,
+            text_overrides: BTreeMap::new(),
+            faults: Vec::new(),
+            transfers: BTreeMap::new(),
+        }
+    }
+
+    /// Serves `text` at `url` instead of the generated playlist.
+    pub fn set_text(&mut self, url: &str, text: String) {
+        self.text_overrides.insert(url.to_owned(), text);
+    }
+
+    /// The next `times` requests of `url` (with exactly `range`, or any range when `None`)
+    /// get `fault`. `u32::MAX` means always.
+    pub fn add_fault(&mut self, url: &str, range: Option<ByteRange>, fault: Fault, times: u32) {
+        self.faults.push(FaultRule {
+            url: url.to_owned(),
+            range,
+            fault,
+            remaining: times,
+        });
+    }
+
+    /// Shorthand for a fault on one media segment.
+    pub fn fault_segment(&mut self, level: usize, index: usize, fault: Fault, times: u32) {
+        let url = self.content.levels[level].file_url.clone();
+        let range = self.content.levels[level].segments[index].range;
+        self.add_fault(&url, Some(range), fault, times);
+    }
+
+    fn take_fault(&mut self, url: &str, range: Option<ByteRange>) -> Option<Fault> {
+        let rule = self.faults.iter_mut().find(|r| {
+            r.remaining > 0 && r.url == url && (r.range.is_none() || r.range == range)
+        })?;
+        rule.remaining -= 1;
+        Some(rule.fault)
+    }
+
+    /// Transfers not finished, failed or cancelled.
+    pub fn open_transfers(&self) -> usize {
+        self.transfers.len()
+    }
+
+    /// Starts answering `order`; every later step arrives through `queue`.
+    pub fn start(&mut self, now: Instant, order: &FetchOrder, queue: &mut EventQueue<SimEvent>) {
+        let fault = self.take_fault(&order.url, order.range);
+        let resource = self.content.resolve(&order.url, order.range);
+        let mut transfer = Transfer {
+            status: 200,
+            total: 0,
+            loaded: 0,
+            stall_at: None,
+            text: None,
+            body: resource,
+            want_text: order.want_text,
+            flowing: false,
+        };
+        let headers_at = now + self.config.latency;
+        let mut step = HttpStep::Headers;
+        match (fault, resource) {
+            (Some(Fault::NoAnswer), _) => {
+                // Kept so a CancelFetch finds it, but nothing is ever scheduled.
+                self.transfers.insert(order.request, transfer);
+                return;
+            }
+            (Some(Fault::Status(status)), _) => step = HttpStep::Fail(status),
+            (_, Resource::NotFound) => step = HttpStep::Fail(404),
+            (_, Resource::OutOfRange) => step = HttpStep::Fail(416),
+            (_, Resource::Multivariant | Resource::MediaPlaylist { .. }) => {
+                let text = self
+                    .text_overrides
+                    .get(&order.url)
+                    .cloned()
+                    .unwrap_or_else(|| match resource {
+                        Resource::Multivariant => self.content.multivariant_text(),
+                        Resource::MediaPlaylist { level } => {
+                            self.content.media_playlist_text(level)
+                        }
+                        _ => unreachable!("matched above"),
+                    });
+                transfer.total = text.len() as u64;
+                transfer.text = Some(text);
+            }
+            (
+                _,
+                Resource::Init { level }
+                | Resource::Segment { level, .. }
+                | Resource::OtherBytes { level }
+                | Resource::File { level },
+            ) => {
+                let info = &self.content.levels[level];
+                match order.range {
+                    Some(range) if fault != Some(Fault::IgnoreRange) => {
+                        transfer.status = 206;
+                        transfer.total = range.length;
+                    }
+                    _ => {
+                        transfer.total = info.file_len;
+                        transfer.body = Resource::File { level };
+                    }
+                }
+            }
+        }
+        if let Some(Fault::StallAfter { bytes }) = fault {
+            transfer.stall_at = Some(bytes.min(transfer.total.saturating_sub(1)));
+        }
+        self.transfers.insert(order.request, transfer);
+        queue.push(
+            headers_at,
+            SimEvent::Http {
+                request: order.request,
+                step,
+            },
+        );
+    }
+
+    /// The client aborted: no further step of this transfer reaches it.
+    pub fn cancel(&mut self, request: RequestId) {
+        self.transfers.remove(&request);
+    }
+
+    fn schedule_chunk(
+        &self,
+        now: Instant,
+        request: RequestId,
+        bytes: u64,
+        queue: &mut EventQueue<SimEvent>,
+    ) {
+        let sharing = self.transfers.values().filter(|t| t.flowing).count().max(1) as u64;
+        let micros = bytes * sharing * 1_000_000 / self.config.bandwidth_bytes_per_s.max(1);
+        queue.push(
+            now + Duration(micros.max(1)),
+            SimEvent::Http {
+                request,
+                step: HttpStep::Chunk,
+            },
+        );
+    }
+
+    /// Carries out one step; `None` when the transfer was cancelled in the meantime.
+    pub fn on_step(
+        &mut self,
+        now: Instant,
+        request: RequestId,
+        step: HttpStep,
+        queue: &mut EventQueue<SimEvent>,
+    ) -> Option<StepOutcome> {
+        let chunk_bytes = self.config.chunk_bytes.max(1);
+        let transfer = self.transfers.get_mut(&request)?;
+        match step {
+            HttpStep::Fail(status) => {
+                self.transfers.remove(&request);
+                Some(StepOutcome {
+                    input: Input::HttpFailed {
+                        request,
+                        status: Some(status),
+                        message: format!("HTTP {status}"),
+                    },
+                    body: None,
+                })
+            }
+            HttpStep::Headers => {
+                transfer.flowing = true;
+                let status = transfer.status;
+                let next = chunk_bytes.min(transfer.total);
+                self.schedule_chunk(now, request, next, queue);
+                Some(StepOutcome {
+                    input: Input::HttpResponse { request, status },
+                    body: None,
+                })
+            }
+            HttpStep::Chunk => {
+                let remaining = transfer.total - transfer.loaded;
+                transfer.loaded += chunk_bytes.min(remaining);
+                let loaded_bytes = transfer.loaded;
+                if loaded_bytes >= transfer.total {
+                    let transfer = self.transfers.remove(&request).expect("looked up above");
+                    return Some(StepOutcome {
+                        input: Input::HttpDone {
+                            request,
+                            loaded_bytes,
+                            // Only requests that asked for text get it (playlists).
+                            text: transfer.text.filter(|_| transfer.want_text),
+                        },
+                        body: Some((transfer.body, transfer.total)),
+                    });
+                }
+                if transfer.stall_at.is_some_and(|at| loaded_bytes >= at) {
+                    // Stalled: the connection stays open but frees its bandwidth share.
+                    transfer.flowing = false;
+                } else {
+                    let next = chunk_bytes.min(transfer.total - loaded_bytes);
+                    self.schedule_chunk(now, request, next, queue);
+                }
+                Some(StepOutcome {
+                    input: Input::HttpProgress {
+                        request,
+                        loaded_bytes,
+                    },
+                    body: None,
+                })
+            }
+        }
+    }
+}
