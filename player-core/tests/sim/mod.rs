@@ -30,6 +30,16 @@ pub enum SimEvent {
     Timer { generation: u64 },
 }
 
+/// When the host reports the media element's state around each input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostOrder {
+    /// The input, then a fresh snapshot: what the JS shim does.
+    InputThenSnapshot,
+    /// A fresh snapshot, the input, then a fresh snapshot again: the core sees every change
+    /// of the element (e.g. the buffered range an append added) before the input about it.
+    SnapshotAround,
+}
+
 #[derive(Debug, Clone)]
 pub struct SimConfig {
     pub core: Config,
@@ -39,6 +49,7 @@ pub struct SimConfig {
     pub media: MediaConfig,
     /// From `Load` to `MediaSourceOpen`, as attaching a MediaSource takes a moment.
     pub media_source_open_after: Duration,
+    pub host_order: HostOrder,
 }
 
 impl SimConfig {
@@ -50,6 +61,7 @@ impl SimConfig {
             origin: OriginConfig::default(),
             media: MediaConfig::default(),
             media_source_open_after: Duration::from_millis(30),
+            host_order: HostOrder::InputThenSnapshot,
         }
     }
 }
@@ -92,7 +104,8 @@ pub struct Log {
     pub appends: Vec<AppendRecord>,
     /// Results of finished appends: `Some(quota_exceeded)` for failures.
     pub append_results: Vec<(Instant, RequestId, Option<bool>)>,
-    pub evicts: Vec<(Instant, f64, f64)>,
+    /// Evictions ordered: when, the range, and the playhead at that moment.
+    pub evicts: Vec<(Instant, f64, f64, f64)>,
     pub media_seeks: Vec<(Instant, f64)>,
     pub end_of_stream: Vec<Instant>,
     pub events: Vec<(Instant, Event)>,
@@ -158,6 +171,7 @@ pub struct Sim {
     /// Broken invariants, in the order found; scenario tests require it empty.
     pub violations: Vec<String>,
     max_concurrent_http: usize,
+    host_order: HostOrder,
     timer: Option<Instant>,
     timer_generation: u64,
     in_flight: BTreeMap<RequestId, HostRequest>,
@@ -173,6 +187,7 @@ impl Sim {
             now,
             queue: EventQueue::new(),
             max_concurrent_http: config.core.max_concurrent_http,
+            host_order: config.host_order,
             player: Player::new(config.core, config.seed, now),
             origin: Origin::new(config.origin, config.content),
             media: MediaElement::new(config.media, now),
@@ -355,6 +370,10 @@ impl Sim {
     /// Hands one input to the core, then a fresh media snapshot (as the JS shim does after
     /// every input), then carries out what the core orders.
     fn feed(&mut self, input: Input) {
+        if self.host_order == HostOrder::SnapshotAround {
+            let snapshot = self.media.snapshot();
+            self.player.handle_input(self.now, Input::Media(snapshot));
+        }
         self.player.handle_input(self.now, input);
         self.report_media();
     }
@@ -483,7 +502,8 @@ impl Sim {
                 start_s,
                 end_s,
             } => {
-                self.log.evicts.push((now, start_s, end_s));
+                let position_s = self.media.position_s;
+                self.log.evicts.push((now, start_s, end_s, position_s));
                 let op = SourceBufferOp::Evict {
                     track,
                     start_s,
