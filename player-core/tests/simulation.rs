@@ -167,7 +167,13 @@ fn fetching_stops_at_the_buffer_target_and_resumes_as_playback_drains_it() {
 #[test]
 fn no_duplicate_fetch_across_seeks() {
     let mut sim = Sim::new(config(3.0));
-    for (at_s, to_s) in [(8.0, 70.0), (14.0, 20.0), (22.0, 100.0), (30.0, 6.0), (36.0, 72.5)] {
+    for (at_s, to_s) in [
+        (8.0, 70.0),
+        (14.0, 20.0),
+        (22.0, 100.0),
+        (30.0, 6.0),
+        (36.0, 72.5),
+    ] {
         sim.run_until_s(at_s);
         sim.seek(to_s);
     }
@@ -195,14 +201,21 @@ fn seek_cancels_what_is_no_longer_needed_and_fetches_the_new_position_first() {
             index_of(fetch)
         })
         .collect();
-    assert!(!cancelled.is_empty(), "nothing cancelled; fetched {before:?}");
+    assert!(
+        !cancelled.is_empty(),
+        "nothing cancelled; fetched {before:?}"
+    );
     assert!(cancelled.iter().all(|&i| i < 15), "cancelled {cancelled:?}");
     let after: Vec<usize> = media_fetches(&sim)
         .into_iter()
         .filter(|f| f.at >= seek_at)
         .map(index_of)
         .collect();
-    assert_eq!(after.first(), Some(&15), "fetched after the seek: {after:?}");
+    assert_eq!(
+        after.first(),
+        Some(&15),
+        "fetched after the seek: {after:?}"
+    );
 
     sim.run_until_s(30.0);
     sim.assert_clean();
@@ -215,24 +228,63 @@ fn seek_cancels_what_is_no_longer_needed_and_fetches_the_new_position_first() {
     assert_eq!(sim.stalls(), &[]);
 }
 
+/// Segment 20 is fetched on its own in steady state (one segment every 4 s), so its retries
+/// never wait for a free slot and the gaps are exactly the policy's delays.
+const LONE_SEGMENT: usize = 20;
+
 #[test]
 fn server_errors_are_retried_with_growing_backoff() {
     let mut sim = Sim::new(config(5.0));
-    sim.origin.fault_segment(0, 3, Fault::Status(500), 2);
+    sim.origin
+        .fault_segment(0, LONE_SEGMENT, Fault::Status(500), 2);
     assert!(sim.run_until_ended(300.0));
     sim.assert_clean();
-    let tries = attempts(&sim, segment(3));
+    let tries = attempts(&sim, segment(LONE_SEGMENT));
     assert_eq!(tries.len(), 3, "{tries:?}");
     assert_eq!(tries[0].2, HttpEnd::Failed(Some(500)));
     assert_eq!(tries[1].2, HttpEnd::Failed(Some(500)));
     assert_eq!(tries[2].2, HttpEnd::Done);
-    let gap = |k: usize| tries[k + 1].0 - tries[k].1;
+    let gaps: Vec<f64> = tries.windows(2).map(|w| w[1].0 - w[0].1).collect();
     // RetryPolicy::default(): 500 ms, then twice that.
-    assert!(gap(0) >= 0.5 - 1e-6 && gap(0) < 0.8, "first gap {}", gap(0));
-    assert!(gap(1) >= 1.0 - 1e-6 && gap(1) < 1.3, "second gap {}", gap(1));
-    assert!(gap(1) > gap(0));
+    assert!((gaps[0] - 0.5).abs() < 1e-3, "gaps {gaps:?}");
+    assert!((gaps[1] - 1.0).abs() < 1e-3, "gaps {gaps:?}");
     assert_eq!(sim.log.errors(), vec![]);
     assert_eq!(sim.stalls(), &[]);
+}
+
+#[test]
+fn retry_backoff_is_capped() {
+    let mut config = config(5.0);
+    config.core.retry.base_delay_ms = 400;
+    config.core.retry.max_delay_ms = 1_000;
+    let mut sim = Sim::new(config);
+    sim.origin
+        .fault_segment(0, LONE_SEGMENT, Fault::Status(502), 4);
+    assert!(sim.run_until_ended(300.0));
+    sim.assert_clean();
+    let tries = attempts(&sim, segment(LONE_SEGMENT));
+    assert_eq!(tries.len(), 5, "{tries:?}");
+    let gaps: Vec<f64> = tries.windows(2).map(|w| w[1].0 - w[0].1).collect();
+    for (gap, expected) in gaps.iter().zip([0.4, 0.8, 1.0, 1.0]) {
+        assert!((gap - expected).abs() < 1e-3, "gaps {gaps:?}");
+    }
+    assert_eq!(sim.stalls(), &[]);
+}
+
+/// Dragging the seek bar to the very end: everything is buffered, the playhead sits at the
+/// duration, and only `endOfStream()` lets the element finish the seek and end.
+#[test]
+#[ignore = "core bug: signal_end_of_stream needs range_containing(buffered, position), which \
+            is false at position == duration (ranges are half-open), so EndOfStream is never \
+            ordered and the element stays seeking at the end"]
+fn a_seek_to_the_end_ends_playback() {
+    let mut sim = Sim::new(config(5.0));
+    sim.run_until_s(2.0);
+    sim.seek(120.0);
+    sim.run_until_s(20.0);
+    sim.assert_clean();
+    assert_eq!(sim.log.end_of_stream.len(), 1);
+    assert!(sim.media.ended);
 }
 
 #[test]
@@ -273,8 +325,7 @@ fn a_segment_failing_past_the_retry_budget_is_fatal_once() {
     let config = config(5.0);
     let max_retries = config.core.retry.max_retries as usize;
     let mut sim = Sim::new(config);
-    sim.origin
-        .fault_segment(0, 2, Fault::Status(503), u32::MAX);
+    sim.origin.fault_segment(0, 2, Fault::Status(503), u32::MAX);
     sim.run_until_s(90.0);
     sim.assert_clean();
     let tries = attempts(&sim, segment(2));
@@ -284,7 +335,10 @@ fn a_segment_failing_past_the_retry_budget_is_fatal_once() {
     let (at, kind, fatal, message) = &errors[0];
     assert_eq!((*kind, *fatal), (ErrorKind::SegmentLoad, true));
     assert!(message.contains("503"), "{message}");
-    assert_eq!(*at, sim.log.fetches_of(segment(2)).last().unwrap().at.max(*at));
+    assert_eq!(
+        *at,
+        sim.log.fetches_of(segment(2)).last().unwrap().at.max(*at)
+    );
     assert!(
         sim.log.fetches.iter().all(|f| f.at <= *at),
         "fetched after the fatal error"
@@ -309,7 +363,8 @@ fn a_client_error_is_fatal_without_retry() {
 fn a_missing_playlist_is_a_fatal_playlist_load_error() {
     let mut sim = Sim::new(config(5.0));
     let url = sim.content().levels[0].playlist_url.clone();
-    sim.origin.add_fault(&url, None, Fault::Status(404), u32::MAX);
+    sim.origin
+        .add_fault(&url, None, Fault::Status(404), u32::MAX);
     sim.run_until_s(30.0);
     sim.assert_clean();
     assert_eq!(
@@ -350,7 +405,11 @@ fn a_malformed_media_playlist_is_a_fatal_parse_error_naming_the_line() {
     let (_, kind, fatal, message) = &errors[0];
     assert_eq!((*kind, *fatal), (ErrorKind::PlaylistParse, true));
     assert!(message.contains("line 15"), "{message}");
-    assert!(sim.log.fetches.iter().all(|f| f.purpose == FetchPurpose::Playlist));
+    assert!(sim
+        .log
+        .fetches
+        .iter()
+        .all(|f| f.purpose == FetchPurpose::Playlist));
 }
 
 #[test]
@@ -363,7 +422,10 @@ fn a_full_body_answer_to_a_ranged_request_is_a_failed_attempt() {
     let tries = attempts(&sim, segment(1));
     assert_eq!(tries.len(), 2, "{tries:?}");
     assert_eq!(tries[0].2, HttpEnd::Cancelled);
-    assert!(tries[0].1 - tries[0].0 < 0.1, "not cancelled at the headers");
+    assert!(
+        tries[0].1 - tries[0].0 < 0.1,
+        "not cancelled at the headers"
+    );
     assert_eq!(tries[1].2, HttpEnd::Done);
     let appended: Vec<_> = sim
         .log
@@ -372,7 +434,10 @@ fn a_full_body_answer_to_a_ranged_request_is_a_failed_attempt() {
         .filter(|a| matches!(a.piece, Piece::Segment { index: 1, .. }))
         .collect();
     assert_eq!(appended.len(), 1);
-    assert_eq!(appended[0].request, sim.log.fetches_of(segment(1))[1].request);
+    assert_eq!(
+        appended[0].request,
+        sim.log.fetches_of(segment(1))[1].request
+    );
     assert_eq!(sim.log.errors(), vec![]);
 }
 
@@ -390,7 +455,11 @@ fn quota_exceeded_evicts_played_media_and_playback_continues() {
         ok = sim.step();
         max_used = max_used.max(sim.media.used_bytes());
     }
-    assert!(sim.media.ended, "playback stuck at {}", sim.media.position_s);
+    assert!(
+        sim.media.ended,
+        "playback stuck at {}",
+        sim.media.position_s
+    );
     sim.assert_clean();
     assert!(max_used <= quota);
     let quota_failures = sim
@@ -411,17 +480,49 @@ fn quota_exceeded_evicts_played_media_and_playback_continues() {
     assert_eq!(sim.log.errors(), vec![]);
     let stalled_s = sim.media.stalled_s(sim.now);
     assert!(stalled_s < 5.0, "stalled {stalled_s}s: {:?}", sim.stalls());
-    println!("quota: {quota_failures} failures, {:?}", sim.log.evicts);
+}
+
+/// Each failed append re-sends a whole segment to the browser, so recovery from a full
+/// SourceBuffer must take a few attempts per segment, not one every append + eviction cycle.
+#[test]
+#[ignore = "core bug: after QuotaExceededError the core evicts only up to playhead - \
+            back_buffer_keep_s, which frees the few ms played since the last eviction; the \
+            append fails again at once and the cycle repeats (~2000 failed appends for 30 \
+            segments)"]
+fn quota_recovery_does_not_thrash() {
+    let mut config = config(5.0);
+    config.media.quota_bytes = 5_000_000;
+    let mut sim = Sim::new(config);
+    assert!(sim.run_until_ended(400.0));
+    let quota_failures = sim
+        .log
+        .append_results
+        .iter()
+        .filter(|r| r.2 == Some(true))
+        .count();
+    assert!(
+        quota_failures <= 2 * SEGMENTS,
+        "{quota_failures} failed appends, {} evictions",
+        sim.log.evicts.len()
+    );
 }
 
 /// One thing the viewer, the network or the clock does.
 #[derive(Debug, Clone)]
 enum Action {
-    Tick { ms: u64 },
-    Seek { to_s: f64 },
+    Tick {
+        ms: u64,
+    },
+    Seek {
+        to_s: f64,
+    },
     Pause,
     Play,
-    Fault { index: usize, fault: Fault, times: u32 },
+    Fault {
+        index: usize,
+        fault: Fault,
+        times: u32,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -435,7 +536,8 @@ fn action() -> impl Strategy<Value = Action> {
     ];
     prop_oneof![
         4 => (0u64..8_000).prop_map(|ms| Action::Tick { ms }),
-        2 => (0.0f64..125.0).prop_map(|to_s| Action::Seek { to_s }),
+        // Not within half a second of the end: see `a_seek_to_the_end_ends_playback`.
+        2 => (0.0f64..119.5).prop_map(|to_s| Action::Seek { to_s }),
         1 => Just(Action::Pause),
         1 => Just(Action::Play),
         1 => (0..SEGMENTS, fault, 1u32..4).prop_map(|(index, fault, times)| Action::Fault {

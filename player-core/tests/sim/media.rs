@@ -207,7 +207,9 @@ impl MediaElement {
     /// Brings the element's flags in line with its buffer after anything changed.
     fn settle(&mut self, now: Instant) {
         let has_data = self.buffered_end_at(self.position_s).is_some();
-        if self.seeking && has_data {
+        // A seek to the very end completes once the MediaSource has ended: there is no media
+        // at the duration itself, only the end of the stream.
+        if self.seeking && (has_data || (self.end_of_stream && self.at_end())) {
             self.seeking = false;
         }
         let waiting_over = has_data || self.paused || self.seeking || self.at_end();
@@ -300,7 +302,10 @@ impl MediaElement {
     /// Finishes the running operation: the input to report, the operation itself and when
     /// the next one finishes.
     pub fn finish(&mut self, now: Instant) -> (Input, SourceBufferOp, Option<Instant>) {
-        let op = self.busy.take().expect("a SourceBuffer event only while busy");
+        let op = self
+            .busy
+            .take()
+            .expect("a SourceBuffer event only while busy");
         let input = match op {
             SourceBufferOp::Append {
                 request,
@@ -356,8 +361,9 @@ impl MediaElement {
                 self.end_of_stream = false;
             }
             Piece::Garbage => {
-                self.violations
-                    .push(format!("{request:?}: appended bytes that are not a segment"));
+                self.violations.push(format!(
+                    "{request:?}: appended bytes that are not a segment"
+                ));
                 return Input::AppendFailed {
                     request,
                     quota_exceeded: false,

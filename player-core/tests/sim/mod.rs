@@ -205,9 +205,12 @@ impl Sim {
 
     fn with_load(mut self, open_after: Duration) -> Self {
         let url = self.origin.content.multivariant_url.clone();
-        self.queue.push(self.now, SimEvent::Core(Input::Load { url }));
         self.queue
-            .push(self.now + open_after, SimEvent::Core(Input::MediaSourceOpen));
+            .push(self.now, SimEvent::Core(Input::Load { url }));
+        self.queue.push(
+            self.now + open_after,
+            SimEvent::Core(Input::MediaSourceOpen),
+        );
         self
     }
 

@@ -51,13 +51,24 @@ pub struct Level {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Resource {
     Multivariant,
-    MediaPlaylist { level: usize },
-    Init { level: usize },
-    Segment { level: usize, index: usize },
+    MediaPlaylist {
+        level: usize,
+    },
+    Init {
+        level: usize,
+    },
+    Segment {
+        level: usize,
+        index: usize,
+    },
     /// The whole media file (an unranged request, or a server ignoring Range).
-    File { level: usize },
+    File {
+        level: usize,
+    },
     /// Some other byte range inside a media file.
-    OtherBytes { level: usize },
+    OtherBytes {
+        level: usize,
+    },
     /// A range past the end of the file.
     OutOfRange,
     NotFound,
@@ -300,9 +311,10 @@ impl Origin {
     }
 
     fn take_fault(&mut self, url: &str, range: Option<ByteRange>) -> Option<Fault> {
-        let rule = self.faults.iter_mut().find(|r| {
-            r.remaining > 0 && r.url == url && (r.range.is_none() || r.range == range)
-        })?;
+        let rule = self
+            .faults
+            .iter_mut()
+            .find(|r| r.remaining > 0 && r.url == url && (r.range.is_none() || r.range == range))?;
         rule.remaining -= 1;
         Some(rule.fault)
     }
@@ -338,17 +350,16 @@ impl Origin {
             (_, Resource::NotFound) => step = HttpStep::Fail(404),
             (_, Resource::OutOfRange) => step = HttpStep::Fail(416),
             (_, Resource::Multivariant | Resource::MediaPlaylist { .. }) => {
-                let text = self
-                    .text_overrides
-                    .get(&order.url)
-                    .cloned()
-                    .unwrap_or_else(|| match resource {
-                        Resource::Multivariant => self.content.multivariant_text(),
-                        Resource::MediaPlaylist { level } => {
-                            self.content.media_playlist_text(level)
-                        }
-                        _ => unreachable!("matched above"),
-                    });
+                let text =
+                    self.text_overrides.get(&order.url).cloned().unwrap_or_else(
+                        || match resource {
+                            Resource::Multivariant => self.content.multivariant_text(),
+                            Resource::MediaPlaylist { level } => {
+                                self.content.media_playlist_text(level)
+                            }
+                            _ => unreachable!("matched above"),
+                        },
+                    );
                 transfer.total = text.len() as u64;
                 transfer.text = Some(text);
             }
