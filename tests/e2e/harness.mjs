@@ -45,6 +45,20 @@ process.on('exit', () => {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// Resolves to promise's value, or to `fallback` after ms; the timer never
+// outlives the race (a pending timer would keep node alive for nothing).
+async function within(promise, ms, fallback = null) {
+  let timer;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Starts `shoal-demo --port 0 --test-control --mount /fixtures=tests/fixtures/http`
  * from the repository root and waits for its "Shoal demo running at URL" line
@@ -133,7 +147,7 @@ export async function startDemo({ extraArgs = [], timeoutMs = 180_000 } = {}) {
   async function stop() {
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
-    const result = await Promise.race([exited, sleep(5000).then(() => null)]);
+    const result = await within(exited, 5000);
     if (result === null) {
       child.kill('SIGKILL');
       await exited;
@@ -179,7 +193,7 @@ export async function launchBrowser({ extraArgs = [] } = {}) {
       if (closed) return;
       closed = true;
       try {
-        await Promise.race([context.close(), sleep(15_000)]);
+        await within(context.close(), 15_000);
       } finally {
         // A browser that would not close in time: kill its processes, found by
         // their unique profile dir (by pid, nothing else).
