@@ -28,7 +28,6 @@ fn config(speedup: f64) -> SimConfig {
     // The JS shim's order (input, then snapshot) makes the core refetch every segment it has
     // just appended (see `append_done_before_the_snapshot_does_not_refetch`); until the core
     // copes with it, the other scenarios report the element's state around each input.
-    config.host_order = HostOrder::SnapshotAround;
     config
 }
 
@@ -102,8 +101,6 @@ fn plays_a_vod_to_the_end_without_stalling() {
 /// The core's first segment fetch must be the one holding the playhead: playback cannot start
 /// before it arrives.
 #[test]
-#[ignore = "core bug: schedule_fetches skips the playhead's segment when it orders the init \
-            segment (`continue`), so segment 1 is fetched before segment 0"]
 fn startup_fetches_the_segment_at_the_playhead_first() {
     let mut sim = Sim::new(config(5.0));
     sim.run_until_s(5.0);
@@ -113,8 +110,6 @@ fn startup_fetches_the_segment_at_the_playhead_first() {
 
 /// Regression test for the host order the JS shim uses: `AppendDone`, then a snapshot.
 #[test]
-#[ignore = "core bug: AppendDone handled with the previous snapshot (which lacks the appended \
-            range) makes release_evicted mark the segment idle, and it is fetched again"]
 fn append_done_before_the_snapshot_does_not_refetch() {
     let mut config = config(5.0);
     config.host_order = HostOrder::InputThenSnapshot;
@@ -274,9 +269,6 @@ fn retry_backoff_is_capped() {
 /// Dragging the seek bar to the very end: everything is buffered, the playhead sits at the
 /// duration, and only `endOfStream()` lets the element finish the seek and end.
 #[test]
-#[ignore = "core bug: signal_end_of_stream needs range_containing(buffered, position), which \
-            is false at position == duration (ranges are half-open), so EndOfStream is never \
-            ordered and the element stays seeking at the end"]
 fn a_seek_to_the_end_ends_playback() {
     let mut sim = Sim::new(config(5.0));
     sim.run_until_s(2.0);
@@ -483,10 +475,6 @@ fn quota_exceeded_evicts_played_media_and_playback_continues() {
 /// Each failed append re-sends a whole segment to the browser, so recovery from a full
 /// SourceBuffer must take a few attempts per segment, not one every append + eviction cycle.
 #[test]
-#[ignore = "core bug: after QuotaExceededError the core evicts only up to playhead - \
-            back_buffer_keep_s, which frees the few ms played since the last eviction; the \
-            append fails again at once and the cycle repeats (~2000 failed appends for 30 \
-            segments)"]
 fn quota_recovery_does_not_thrash() {
     let mut config = config(5.0);
     config.media.quota_bytes = 5_000_000;

@@ -174,13 +174,14 @@ pub struct LevelInfo {
     pub codecs: Option<String>,
 }
 
-/// Something the UI may show.
+/// Something the UI may show. Tagged `event` (not `type`) because it travels inside
+/// `Output::Event`, whose own tag is `type`.
 #[derive(Debug, Clone, PartialEq)]
 #[cfg_attr(
     feature = "serde",
     derive(Serialize),
     serde(
-        tag = "type",
+        tag = "event",
         rename_all = "camelCase",
         rename_all_fields = "camelCase"
     )

@@ -16,11 +16,18 @@ pub use io::{
 
 use crate::config::Config;
 use crate::hls::{parse_playlist, MediaPlaylist, Playlist, Variant};
-use crate::schedule::{gap_jump_target, range_containing, Failure, Slot, SlotTable};
+use crate::schedule::{buffered_ahead_s, gap_jump_target, Failure, Slot, SlotTable};
 use crate::time::{Duration, Instant};
 
 /// How often the core wants to look at the media element when nothing else happens.
 const TICK: Duration = Duration::from_millis(250);
+
+/// Below this many target durations of media loaded ahead, HTTP segments are fetched one at
+/// a time.
+const THIN_BUFFER_SEGMENTS: f64 = 2.0;
+
+/// How long appends wait after a QuotaExceededError when nothing can be evicted yet.
+const QUOTA_WAIT: Duration = Duration::from_secs(1);
 
 /// The one track used until separate audio renditions arrive.
 const MAIN_TRACK: TrackId = TrackId(0);
@@ -72,6 +79,9 @@ pub struct Player {
     next_request: u32,
     requests: BTreeMap<RequestId, InFlight>,
     snapshot: MediaSnapshot,
+    /// The snapshot arrived since the last update: only then may it reveal evicted media, as
+    /// an older one may predate appends that finished since.
+    snapshot_is_fresh: bool,
     media_source_open: bool,
     source_buffers_created: bool,
     playlist_load: Option<PlaylistLoad>,
@@ -81,6 +91,12 @@ pub struct Player {
     pending_start_s: Option<f64>,
     evicting: bool,
     appends_blocked_until: Option<Instant>,
+    /// After a QuotaExceededError, appends go one at a time until one succeeds, so a full
+    /// buffer costs one failed append per wait, not one per pending segment.
+    appends_one_at_a_time: bool,
+    /// Forward buffer the media element showed it can hold (learnt from QuotaExceededError):
+    /// fetching further ahead would only make appends fail again.
+    forward_target_cap_s: Option<f64>,
     last_gap_jump_s: Option<f64>,
     end_of_stream_sent: bool,
     /// A fatal error happened: nothing more is fetched until the next load.
@@ -97,6 +113,7 @@ impl Player {
             next_request: 1,
             requests: BTreeMap::new(),
             snapshot: MediaSnapshot::default(),
+            snapshot_is_fresh: false,
             media_source_open: false,
             source_buffers_created: false,
             playlist_load: None,
@@ -105,6 +122,8 @@ impl Player {
             pending_start_s: None,
             evicting: false,
             appends_blocked_until: None,
+            appends_one_at_a_time: false,
+            forward_target_cap_s: None,
             last_gap_jump_s: None,
             end_of_stream_sent: false,
             stopped: false,
@@ -130,7 +149,10 @@ impl Player {
         match input {
             Input::Load { url } => self.load(url),
             Input::MediaSourceOpen => self.media_source_open = true,
-            Input::Media(snapshot) => self.snapshot = snapshot,
+            Input::Media(snapshot) => {
+                self.snapshot = snapshot;
+                self.snapshot_is_fresh = true;
+            }
             Input::HttpResponse { request, status } => self.on_response(request, status),
             Input::HttpProgress { request, .. } => {
                 let deadline = self.now + self.config.stall_timeout();
@@ -160,6 +182,7 @@ impl Player {
                     .and_then(|s| s.slots.find_request(request))
                 {
                     *slot = Slot::Appended;
+                    self.appends_one_at_a_time = false;
                 }
             }
             Input::AppendFailed {
@@ -393,6 +416,13 @@ impl Player {
         }
         // The host kept the bytes: append them again once space is freed.
         *slot = Slot::Fetched { request };
+        self.appends_one_at_a_time = true;
+        let held_ahead_s = buffered_ahead_s(&self.snapshot.buffered, self.snapshot.position_s);
+        let floor_s = self
+            .stream
+            .as_ref()
+            .map_or(0.0, |s| 2.0 * s.playlist.target_duration_s);
+        self.forward_target_cap_s = Some(held_ahead_s.max(floor_s));
         self.free_space_behind_playhead();
     }
 
@@ -408,8 +438,11 @@ impl Player {
             .buffered
             .first()
             .map_or(f64::INFINITY, |r| r.start_s);
-        if evict_end <= first_buffered || self.evicting {
-            self.appends_blocked_until = Some(self.now + Duration::from_secs(1));
+        // Evicting less than a segment's worth frees too little for the next append, which
+        // would fail again at once: wait for playback to consume more instead.
+        let worth_evicting = evict_end - first_buffered >= stream.playlist.target_duration_s;
+        if !worth_evicting || self.evicting {
+            self.appends_blocked_until = Some(self.now + QUOTA_WAIT);
             return;
         }
         for (slot, segment) in stream
@@ -549,16 +582,21 @@ impl Player {
     /// Cancels what the playhead no longer needs and starts what it needs next, nearest first.
     fn schedule_fetches(&mut self, position_s: f64) {
         let now = self.now;
-        let target_s = self.config.forward_buffer_target_s;
+        let target_s = self
+            .forward_target_cap_s
+            .map_or(self.config.forward_buffer_target_s, |cap| {
+                cap.min(self.config.forward_buffer_target_s)
+            });
         let max_concurrent = self.config.max_concurrent_http.max(1);
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        if self.source_buffers_created && !self.evicting {
+        if self.source_buffers_created && !self.evicting && self.snapshot_is_fresh {
             stream
                 .slots
                 .release_evicted(&stream.playlist, &self.snapshot.buffered);
         }
+        self.snapshot_is_fresh = false;
         let window = SlotTable::window(&stream.playlist, position_s, target_s);
 
         let mut orders = Vec::new();
@@ -591,20 +629,34 @@ impl Player {
         }
         self.outputs.extend(orders);
 
+        let ahead_s = stream
+            .slots
+            .loaded_ahead_s(&stream.playlist, position_s, window.start);
+        let thin_buffer = ahead_s < THIN_BUFFER_SEGMENTS * stream.playlist.target_duration_s;
         for index in window {
             if self.stream_slots().fetching_count() >= max_concurrent {
                 break;
             }
             let stream = self.stream.as_ref().expect("checked above");
             let segment = &stream.playlist.segments[index];
+            let segment_slot = stream.slots.segments[index];
             if let Some(init) = segment.init_segment {
                 if let Slot::Idle { failed_attempts } = stream.slots.inits[init] {
+                    // The init and the segment at the playhead go out together: startup
+                    // needs both.
                     self.fetch_media(RequestKind::Init(init), failed_attempts);
-                    continue;
+                    if self.stream_slots().fetching_count() >= max_concurrent {
+                        break;
+                    }
                 }
             }
-            if let Slot::Idle { failed_attempts } = stream.slots.segments[index] {
+            if let Slot::Idle { failed_attempts } = segment_slot {
                 self.fetch_media(RequestKind::Segment(index), failed_attempts);
+            }
+            // While the buffer ahead is thin, segments go one at a time in playback order:
+            // parallel downloads share the connection and delay the one needed next.
+            if thin_buffer && self.stream_slots().fetching_segment_count() > 0 {
+                break;
             }
         }
     }
@@ -668,11 +720,20 @@ impl Player {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
+        let appending = |slot: &Slot| matches!(slot, Slot::Appending { .. });
+        if self.appends_one_at_a_time && stream.slots.segments.iter().any(appending) {
+            return;
+        }
         let mut orders = Vec::new();
         for index in 0..stream.slots.segments.len() {
             let Slot::Fetched { request } = stream.slots.segments[index] else {
                 continue;
             };
+            if self.appends_one_at_a_time
+                && orders.iter().any(|o| matches!(o, Output::Append { .. }))
+            {
+                break;
+            }
             if let Some(init) = stream.playlist.segments[index].init_segment {
                 match stream.slots.inits[init] {
                     Slot::Fetched {
@@ -732,16 +793,13 @@ impl Player {
         let complete = stream.playlist.ended
             && stream.slots.segments[first..]
                 .iter()
-                .all(|s| *s == Slot::Appended)
-            && range_containing(&self.snapshot.buffered, position_s).is_some();
+                .all(|s| *s == Slot::Appended);
         if complete && !self.end_of_stream_sent {
             self.end_of_stream_sent = true;
             self.outputs.push_back(Output::EndOfStream);
         } else if !complete {
             // An append after endOfStream() reopens the MediaSource; signal again later.
-            self.end_of_stream_sent &= stream.slots.segments[first..]
-                .iter()
-                .all(|s| *s == Slot::Appended);
+            self.end_of_stream_sent = false;
         }
     }
 

@@ -65,6 +65,28 @@ impl SlotTable {
             .count()
     }
 
+    /// Segment downloads under way (init segments not counted).
+    pub fn fetching_segment_count(&self) -> usize {
+        self.segments.iter().filter(|s| s.is_fetching()).count()
+    }
+
+    /// Seconds of media loaded (fetched, appending or appended) contiguously from segment
+    /// `first` on, counted from `position_s`.
+    pub fn loaded_ahead_s(&self, playlist: &MediaPlaylist, position_s: f64, first: usize) -> f64 {
+        let loaded_end = self.segments[first.min(self.segments.len())..]
+            .iter()
+            .zip(&playlist.segments[first.min(playlist.segments.len())..])
+            .take_while(|(slot, _)| {
+                matches!(
+                    slot,
+                    Slot::Fetched { .. } | Slot::Appending { .. } | Slot::Appended
+                )
+            })
+            .last()
+            .map(|(_, segment)| segment.start_s + segment.duration_s);
+        loaded_end.map_or(0.0, |end| (end - position_s).max(0.0))
+    }
+
     /// Segment indices the playhead at `position_s` needs buffered: from the one holding it
     /// to the last that starts within `target_s` seconds ahead.
     pub fn window(

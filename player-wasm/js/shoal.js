@@ -1,0 +1,392 @@
+// Shoal's JS shim: carries out the Rust core's orders in the browser (fetch, Media Source
+// Extensions, timers) and reports facts back. It decides no policy: what to fetch, when to
+// retry, what to append or evict is all decided in the core (player-core, via shoal_wasm).
+
+import initWasm, { WasmPlayer, coreVersion } from './shoal_wasm.js';
+
+let wasmReady = null;
+
+/** Loads the wasm module once per page. */
+function loadWasm() {
+  wasmReady ??= initWasm();
+  return wasmReady;
+}
+
+/** A 64-bit seed for the core's PRNG, as two 32-bit halves. */
+function randomSeed() {
+  const halves = new Uint32Array(2);
+  crypto.getRandomValues(halves);
+  return halves;
+}
+
+function bufferedRanges(timeRanges) {
+  const ranges = [];
+  for (let i = 0; i < timeRanges.length; i++) {
+    ranges.push({ startS: timeRanges.start(i), endS: timeRanges.end(i) });
+  }
+  return ranges;
+}
+
+/**
+ * Runs operations on one SourceBuffer strictly one after another: a SourceBuffer rejects a
+ * new append or remove while it is `updating`.
+ */
+class SourceBufferQueue {
+  constructor(sourceBuffer) {
+    this.sourceBuffer = sourceBuffer;
+    this.operations = [];
+    this.running = false;
+  }
+
+  /** `start()` begins an operation on the buffer, or throws; `settled(error)` follows updateend. */
+  push(operation) {
+    this.operations.push(operation);
+    this.runNext();
+  }
+
+  get idle() {
+    return !this.running && this.operations.length === 0 && !this.sourceBuffer.updating;
+  }
+
+  runNext() {
+    if (this.running) return;
+    const operation = this.operations.shift();
+    if (!operation) return;
+    this.running = true;
+    const finish = (error) => {
+      this.sourceBuffer.removeEventListener('updateend', onEnd);
+      this.sourceBuffer.removeEventListener('error', onError);
+      this.running = false;
+      operation.settled(error);
+      this.runNext();
+    };
+    const onEnd = () => finish(null);
+    const onError = () => finish(new Error('SourceBuffer error event (media could not be decoded)'));
+    this.sourceBuffer.addEventListener('updateend', onEnd);
+    this.sourceBuffer.addEventListener('error', onError);
+    try {
+      const started = operation.start();
+      if (started === false) finish(null);
+    } catch (error) {
+      finish(error);
+    }
+  }
+
+  clear() {
+    this.operations = [];
+  }
+}
+
+/**
+ * A Shoal player bound to a `<video>` element.
+ *
+ * Events (listen with `player.on(type, fn)` or `addEventListener`): `levels`, `levelselected`,
+ * `segmentloaded`, `error` (`detail: {code, message, fatal}`), `ended`.
+ */
+export class Player extends EventTarget {
+  /**
+   * @param {HTMLMediaElement} video
+   * @param {object} [options] core configuration (camelCase fields of player-core's Config)
+   */
+  constructor(video, options = {}) {
+    super();
+    this.video = video;
+    this.options = options;
+    this.core = null;
+    this.pendingInputs = [];
+    this.flushScheduled = false;
+    this.timer = null;
+    this.downloads = new Map(); // request id -> AbortController
+    this.bodies = new Map(); // request id -> Uint8Array waiting to be appended
+    this.queues = new Map(); // track id -> SourceBufferQueue
+    this.mediaSource = null;
+    this.objectUrl = null;
+    this.destroyed = false;
+    this.mediaListeners = [];
+  }
+
+  /** Version of the Rust core in use. */
+  static async coreVersion() {
+    await loadWasm();
+    return coreVersion();
+  }
+
+  on(type, listener) {
+    const wrapped = (event) => listener(event.detail);
+    this.addEventListener(type, wrapped);
+    return () => this.removeEventListener(type, wrapped);
+  }
+
+  /** Starts playing the HLS playlist at `url` (multivariant or media playlist). */
+  async load(url) {
+    await loadWasm();
+    if (this.destroyed) return;
+    this.teardownMedia();
+    if (!this.core) {
+      const [high, low] = randomSeed();
+      this.core = new WasmPlayer(this.options, high, low, performance.now());
+    }
+    this.attachMedia();
+    const absolute = new URL(url, document.baseURI).href;
+    this.input({ type: 'load', url: absolute });
+  }
+
+  /** Moves the playhead; the core sees the seek through the media element's state. */
+  seek(seconds) {
+    this.video.currentTime = seconds;
+  }
+
+  destroy() {
+    this.destroyed = true;
+    clearTimeout(this.timer);
+    this.teardownMedia();
+    this.core?.free();
+    this.core = null;
+  }
+
+  attachMedia() {
+    const mediaSource = new MediaSource();
+    this.mediaSource = mediaSource;
+    this.objectUrl = URL.createObjectURL(mediaSource);
+    mediaSource.addEventListener('sourceopen', () => this.input({ type: 'mediaSourceOpen' }), {
+      once: true,
+    });
+    this.video.src = this.objectUrl;
+    // Every change the core may care about triggers a step; the step itself carries a fresh
+    // snapshot of the element, so the event types need no payload.
+    for (const type of ['timeupdate', 'seeking', 'seeked', 'waiting', 'playing', 'pause', 'play', 'progress', 'ended']) {
+      const listener = () => this.wake();
+      this.video.addEventListener(type, listener);
+      this.mediaListeners.push([type, listener]);
+    }
+    const endedListener = () => this.emit('ended', {});
+    this.video.addEventListener('ended', endedListener);
+    this.mediaListeners.push(['ended', endedListener]);
+  }
+
+  teardownMedia() {
+    for (const controller of this.downloads.values()) controller.abort();
+    this.downloads.clear();
+    this.bodies.clear();
+    for (const queue of this.queues.values()) queue.clear();
+    this.queues.clear();
+    for (const [type, listener] of this.mediaListeners) this.video.removeEventListener(type, listener);
+    this.mediaListeners = [];
+    if (this.objectUrl) {
+      URL.revokeObjectURL(this.objectUrl);
+      this.video.removeAttribute('src');
+      this.video.load();
+    }
+    this.mediaSource = null;
+    this.objectUrl = null;
+  }
+
+  emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  /** Queues a fact for the core; all facts of one task go in one step. */
+  input(fact) {
+    this.pendingInputs.push(fact);
+    this.wake();
+  }
+
+  wake() {
+    if (this.flushScheduled || this.destroyed || !this.core) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  snapshot() {
+    const video = this.video;
+    return {
+      type: 'media',
+      positionS: video.currentTime,
+      buffered: bufferedRanges(video.buffered),
+      paused: video.paused,
+      seeking: video.seeking,
+      ended: video.ended,
+    };
+  }
+
+  flush() {
+    this.flushScheduled = false;
+    if (this.destroyed || !this.core) return;
+    const inputs = this.pendingInputs;
+    this.pendingInputs = [];
+    inputs.push(this.snapshot());
+    let result;
+    try {
+      result = this.core.step(performance.now(), inputs);
+    } catch (error) {
+      // Only a bug can get here (inputs are built by this file): report it, don't throw.
+      this.emit('error', { code: 'internal', message: String(error?.message ?? error), fatal: true });
+      return;
+    }
+    for (const order of result.orders) this.carryOut(order);
+    clearTimeout(this.timer);
+    if (result.timeoutMs !== null && result.timeoutMs !== undefined) {
+      const delay = Math.max(0, result.timeoutMs - performance.now());
+      this.timer = setTimeout(() => this.input({ type: 'timer' }), delay);
+    }
+  }
+
+  carryOut(order) {
+    switch (order.type) {
+      case 'fetch':
+        return this.fetch(order);
+      case 'cancelFetch':
+        this.downloads.get(order.request)?.abort();
+        this.downloads.delete(order.request);
+        this.bodies.delete(order.request);
+        return;
+      case 'releaseBody':
+        this.bodies.delete(order.request);
+        return;
+      case 'createSourceBuffers':
+        return this.createSourceBuffers(order.tracks);
+      case 'setDuration':
+        return this.setDuration(order.durationS);
+      case 'append':
+        return this.append(order.track, order.request);
+      case 'evict':
+        return this.evict(order.track, order.startS, order.endS);
+      case 'seekMedia':
+        this.video.currentTime = order.positionS;
+        return;
+      case 'endOfStream':
+        return this.endOfStream();
+      case 'event':
+        return this.forwardEvent(order);
+      default:
+        console.warn('shoal: unknown order', order.type);
+    }
+  }
+
+  forwardEvent(event) {
+    switch (event.event) {
+      case 'error':
+        return this.emit('error', { code: event.kind, message: event.message, fatal: event.fatal });
+      case 'levels':
+        return this.emit('levels', { levels: event.levels });
+      case 'levelSelected':
+        return this.emit('levelselected', { level: event.level });
+      case 'segmentLoaded':
+        return this.emit('segmentloaded', { level: event.level, segment: event.segment, bytes: event.bytes });
+      default:
+        return this.emit(event.event.toLowerCase(), event);
+    }
+  }
+
+  async fetch({ request, url, range, wantText }) {
+    const controller = new AbortController();
+    this.downloads.set(request, controller);
+    const headers = {};
+    if (range) headers.Range = `bytes=${range.offset}-${range.offset + range.length - 1}`;
+    try {
+      const response = await fetch(url, { headers, signal: controller.signal, cache: 'no-store' });
+      if (!response.ok) {
+        this.downloads.delete(request);
+        controller.abort();
+        this.input({ type: 'httpFailed', request, status: response.status, message: `HTTP ${response.status} for ${url}` });
+        return;
+      }
+      this.input({ type: 'httpResponse', request, status: response.status });
+      const chunks = [];
+      let loadedBytes = 0;
+      const reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        chunks.push(value);
+        loadedBytes += value.byteLength;
+        this.input({ type: 'httpProgress', request, loadedBytes });
+      }
+      if (controller.signal.aborted) return;
+      this.downloads.delete(request);
+      const body = concat(chunks, loadedBytes);
+      if (wantText) {
+        this.input({ type: 'httpDone', request, loadedBytes, text: new TextDecoder().decode(body) });
+      } else {
+        this.bodies.set(request, body);
+        this.input({ type: 'httpDone', request, loadedBytes });
+      }
+    } catch (error) {
+      if (controller.signal.aborted) return; // cancelled by the core: nothing to report
+      this.downloads.delete(request);
+      this.input({ type: 'httpFailed', request, status: null, message: `network error for ${url}: ${error.message}` });
+    }
+  }
+
+  createSourceBuffers(tracks) {
+    for (const { track, mime } of tracks) {
+      if (!MediaSource.isTypeSupported(mime)) {
+        this.emit('error', { code: 'unsupported', message: `this browser cannot play ${mime}`, fatal: true });
+        return;
+      }
+      this.queues.set(track, new SourceBufferQueue(this.mediaSource.addSourceBuffer(mime)));
+    }
+  }
+
+  setDuration(durationS) {
+    const [queue] = this.queues.values();
+    queue?.push({
+      start: () => {
+        if (this.mediaSource?.readyState === 'open') this.mediaSource.duration = durationS;
+        return false; // no updateend follows a duration change
+      },
+      settled: () => {},
+    });
+  }
+
+  append(track, request) {
+    const queue = this.queues.get(track);
+    if (!queue) return;
+    queue.push({
+      start: () => {
+        const body = this.bodies.get(request);
+        if (!body) throw new Error(`no stored bytes for request ${request}`);
+        queue.sourceBuffer.appendBuffer(body);
+      },
+      settled: (error) => {
+        if (!error) {
+          this.bodies.delete(request);
+          this.input({ type: 'appendDone', request });
+          return;
+        }
+        const quotaExceeded = error.name === 'QuotaExceededError';
+        if (!quotaExceeded) this.bodies.delete(request);
+        this.input({ type: 'appendFailed', request, quotaExceeded, message: String(error.message ?? error) });
+      },
+    });
+  }
+
+  evict(track, startS, endS) {
+    const queue = this.queues.get(track);
+    queue?.push({
+      start: () => queue.sourceBuffer.remove(startS, endS),
+      settled: () => this.input({ type: 'evictDone', track }),
+    });
+  }
+
+  endOfStream() {
+    const queues = [...this.queues.values()];
+    const tryEnd = () => {
+      if (!this.mediaSource || this.mediaSource.readyState !== 'open') return;
+      if (queues.every((q) => q.idle)) this.mediaSource.endOfStream();
+      else setTimeout(tryEnd, 50);
+    };
+    tryEnd();
+  }
+}
+
+function concat(chunks, length) {
+  if (chunks.length === 1) return chunks[0];
+  const body = new Uint8Array(length);
+  let offset = 0;
+  for (const chunk of chunks) {
+    body.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return body;
+}
