@@ -49,11 +49,16 @@ async function withPlayer(name, pagePath, body) {
   } catch (err) {
     if (session) {
       const shot = await saveScreenshot(session.page, `${name}-failure`);
-      err.message +=
+      const extra =
         `\n--- player state ---\n${show(await pageState(session.page))}` +
         `\n--- page errors ---\n${show(session.pageErrors)}` +
         `\n--- console errors ---\n${show(session.consoleErrors)}` +
         `\n--- screenshot: ${shot}`;
+      // The reporter prints the stack, which was rendered before this point.
+      if (err instanceof Error) {
+        err.message += extra;
+        if (err.stack) err.stack += extra;
+      }
     }
     throw err;
   } finally {
@@ -84,7 +89,7 @@ test('playback starts and advances 10 s without stalling', { timeout: TEST_TIMEO
   });
 });
 
-test('seek to the middle plays from there without fetching everything before it', { timeout: TEST_TIMEOUT_MS }, async () => {
+test('seek to the middle plays from there without fetching everything before it', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const renditions = await loadVod(server.url);
   const SEEK_TO = 60;
   await withPlayer('seek', '/', async (session) => {
@@ -113,6 +118,7 @@ test('seek to the middle plays from there without fetching everything before it'
     const seekIndex = segs.findIndex((s) => s.start <= SEEK_TO && SEEK_TO < s.start + s.duration);
     assert.ok(seekIndex > 0, `no segment holds t=${SEEK_TO} in ${renditions[0].name}`);
     const fetchedList = [...fetched].sort((a, b) => a - b);
+    t.diagnostic(`segment holding t=${SEEK_TO}: ${seekIndex}; segments fetched (any rendition): ${fetchedList}`);
     assert.ok(
       fetched.has(seekIndex),
       `segment ${seekIndex} (holding t=${SEEK_TO}) was never fetched; fetched: ${fetchedList}`,
@@ -131,7 +137,7 @@ test('seek to the middle plays from there without fetching everything before it'
   });
 });
 
-test('an origin answering 500 twice for one segment still plays', { timeout: TEST_TIMEOUT_MS }, async () => {
+test('an origin answering 500 twice for one segment still plays', { timeout: TEST_TIMEOUT_MS }, async (t) => {
   const renditions = await loadVod(server.url);
   const FAULT_INDEX = 3; // the 4th media segment, 12-16 s
   const faults = [];
@@ -159,6 +165,7 @@ test('an origin answering 500 twice for one segment still plays', { timeout: TES
       rendition: f.rendition,
       statuses: log.filter((r) => r.path === f.path && rangeStart(r.range) === f.range_start).map((r) => r.status),
     }));
+    t.diagnostic(`statuses of the faulted ranges: ${JSON.stringify(perRendition)}`);
     const recovered = perRendition.find(
       (p) => p.statuses.length >= 3 && p.statuses[0] === 500 && p.statuses[1] === 500 && p.statuses[2] === 206,
     );
