@@ -38,14 +38,21 @@ impl WasmPlayer {
     /// `config` is a plain object with camelCase `Config` fields (missing ones take defaults);
     /// the seed comes from `crypto.getRandomValues` as two 32-bit halves.
     #[wasm_bindgen(constructor)]
-    pub fn new(config: JsValue, seed_high: u32, seed_low: u32, now_ms: f64) -> Result<WasmPlayer, JsError> {
+    pub fn new(
+        config: JsValue,
+        seed_high: u32,
+        seed_low: u32,
+        now_ms: f64,
+    ) -> Result<WasmPlayer, JsError> {
         let config: Config = if config.is_undefined() || config.is_null() {
             Config::default()
         } else {
             serde_wasm_bindgen::from_value(config).map_err(to_js_error)?
         };
         let seed = (u64::from(seed_high) << 32) | u64::from(seed_low);
-        Ok(WasmPlayer { core: Player::new(config, seed, Instant::from_millis_f64(now_ms)) })
+        Ok(WasmPlayer {
+            core: Player::new(config, seed, Instant::from_millis_f64(now_ms)),
+        })
     }
 
     /// Feeds `inputs` (an array of `{type, ...}` objects) that happened at `now_ms`, and returns
@@ -64,6 +71,8 @@ impl WasmPlayer {
             }
         };
         let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-        StepResult { orders, timeout_ms }.serialize(&serializer).map_err(to_js_error)
+        StepResult { orders, timeout_ms }
+            .serialize(&serializer)
+            .map_err(to_js_error)
     }
 }
