@@ -4,8 +4,11 @@
 // its own fresh Chromium so no HTTP cache carries over.
 
 import assert from 'node:assert/strict';
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import {
+  ARTIFACTS_DIR,
   describe as show,
   launchBrowser,
   openPlayerPage,
@@ -24,6 +27,10 @@ const MALFORMED_LINE = 10;
 let server;
 
 before(async () => {
+  // Failure screenshots of an earlier run would be mistaken for this run's.
+  for (const f of await readdir(ARTIFACTS_DIR).catch(() => [])) {
+    if (f.endsWith('-failure.png')) await rm(path.join(ARTIFACTS_DIR, f), { force: true });
+  }
   server = await startDemo();
 });
 
