@@ -121,6 +121,18 @@ export async function startDemo({ extraArgs = [], timeoutMs = 180_000 } = {}) {
     throw err;
   }
 
+  // A server that dies mid-test shows up as "connection refused" in the browser;
+  // say so, with its last output, where the test log will show it.
+  let stopping = false;
+  exited.then(({ code, signal }) => {
+    if (!stopping) {
+      process.stderr.write(
+        `\n!!! shoal-demo exited unexpectedly (code ${code}, signal ${signal})\n` +
+          `--- shoal-demo output (tail) ---\n${tail.join('')}\n`,
+      );
+    }
+  });
+
   const base = url.endsWith('/') ? url : `${url}/`;
   const endpoint = (p) => new URL(p.replace(/^\//, ''), base).href;
 
@@ -145,6 +157,7 @@ export async function startDemo({ extraArgs = [], timeoutMs = 180_000 } = {}) {
   };
 
   async function stop() {
+    stopping = true;
     if (child.exitCode !== null || child.signalCode !== null) return;
     child.kill('SIGTERM');
     const result = await within(exited, 5000);
