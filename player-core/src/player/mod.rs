@@ -263,15 +263,11 @@ impl Player {
         };
         match in_flight.kind {
             RequestKind::Playlist => self.on_playlist(text.unwrap_or_default()),
-            RequestKind::Init(index) | RequestKind::Segment(index) => {
+            RequestKind::Init(_) | RequestKind::Segment(_) => {
                 let Some(stream) = self.stream.as_mut() else {
                     return;
                 };
-                let slot = match in_flight.kind {
-                    RequestKind::Init(_) => &mut stream.slots.inits[index],
-                    _ => &mut stream.slots.segments[index],
-                };
-                *slot = Slot::Fetched { request };
+                *media_slot(&mut stream.slots, in_flight.kind) = Slot::Fetched { request };
                 if let RequestKind::Segment(segment) = in_flight.kind {
                     let level = stream.level;
                     self.event(Event::SegmentLoaded {
@@ -609,23 +605,11 @@ impl Player {
                     *slot = Slot::NEW;
                 }
                 Slot::WaitingRetry { .. } if !needed => *slot = Slot::NEW,
-                Slot::WaitingRetry {
-                    at,
-                    failed_attempts,
-                } if at <= now => *slot = Slot::Idle { failed_attempts },
-                _ => {}
+                _ => slot.wake_if_retry_due(now),
             }
         }
         for slot in stream.slots.inits.iter_mut() {
-            if let Slot::WaitingRetry {
-                at,
-                failed_attempts,
-            } = *slot
-            {
-                if at <= now {
-                    *slot = Slot::Idle { failed_attempts };
-                }
-            }
+            slot.wake_if_retry_due(now);
         }
         self.outputs.extend(orders);
 
@@ -688,12 +672,7 @@ impl Player {
         };
         let request = self.new_request(kind, range.is_some());
         let stream = self.stream.as_mut().expect("only called with a stream");
-        let slot = match kind {
-            RequestKind::Init(i) => &mut stream.slots.inits[i],
-            RequestKind::Segment(i) => &mut stream.slots.segments[i],
-            RequestKind::Playlist => unreachable!("matched above"),
-        };
-        *slot = Slot::Fetching {
+        *media_slot(&mut stream.slots, kind) = Slot::Fetching {
             request,
             failed_attempts,
         };
@@ -825,6 +804,15 @@ impl Player {
             .chain(self.appends_blocked_until)
             .chain(tick)
             .min()
+    }
+}
+
+/// The slot a segment or init segment request belongs to.
+fn media_slot(slots: &mut SlotTable, kind: RequestKind) -> &mut Slot {
+    match kind {
+        RequestKind::Init(index) => &mut slots.inits[index],
+        RequestKind::Segment(index) => &mut slots.segments[index],
+        RequestKind::Playlist => unreachable!("playlists have no media slot"),
     }
 }
 

@@ -33,6 +33,19 @@ impl Slot {
     pub fn is_fetching(self) -> bool {
         matches!(self, Slot::Fetching { .. })
     }
+
+    /// A retry whose wait is over becomes idle again, keeping its count of failures.
+    pub fn wake_if_retry_due(&mut self, now: Instant) {
+        if let Slot::WaitingRetry {
+            at,
+            failed_attempts,
+        } = *self
+        {
+            if at <= now {
+                *self = Slot::Idle { failed_attempts };
+            }
+        }
+    }
 }
 
 /// How often the media element may drop a segment we appended before we stop refetching it:
