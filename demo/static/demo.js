@@ -1,22 +1,46 @@
-// The demo page: plays `?src=` (default: the generated sample) with the Shoal player and shows
+// The demo page: plays `?src=` (default: the generated sample) with the Shoal player, joins the
+// demo tracker's swarm (`?p2p=0` turns P2P off, `?tracker=` picks another tracker) and shows
 // what it does. Tests read `window.shoalPlayer` and `window.shoalEvents`.
 import { Player } from '/pkg/shoal.js';
 
 const video = document.getElementById('video');
 const errorBox = document.getElementById('error');
-const src = new URLSearchParams(location.search).get('src') ?? '/media/vod/master.m3u8';
+const params = new URLSearchParams(location.search);
+const src = params.get('src') ?? '/media/vod/master.m3u8';
 document.getElementById('source').textContent = src;
+
+// The demo server runs a tracker on the page's own port; no STUN servers: viewers on one
+// machine or network connect directly.
+const p2pEnabled = params.get('p2p') !== '0';
+const wsScheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+const trackers = params.getAll('tracker');
+if (trackers.length === 0) trackers.push(`${wsScheme}//${location.host}/tracker`);
+const swarmId = params.get('swarmId') ?? undefined;
 
 const events = [];
 window.shoalEvents = events;
-const player = new Player(video);
+const player = new Player(video, { p2p: { enabled: p2pEnabled, trackers, swarmId } });
 window.shoalPlayer = player;
 
-let httpBytes = 0;
 let levels = [];
 const formatBytes = (n) => (n > 1e6 ? `${(n / 1e6).toFixed(1)} MB` : `${(n / 1e3).toFixed(0)} kB`);
+const formatSpeed = (bps) => `${(bps / 1e6).toFixed(2)} Mbit/s`;
+const show = (id, text) => {
+  document.getElementById(id).textContent = text;
+};
+const p2pToggle = document.getElementById('p2p-toggle');
+const showP2pState = (on) => {
+  show('p2p-state', on ? 'on' : 'off');
+  document.getElementById('ip-warning').hidden = !on;
+  p2pToggle.checked = on;
+};
+showP2pState(p2pEnabled);
+p2pToggle.addEventListener('change', () => {
+  player.setP2p(p2pToggle.checked);
+  showP2pState(p2pToggle.checked);
+});
 
-for (const type of ['levels', 'levelselected', 'segmentloaded', 'error', 'ended']) {
+for (const type of ['levels', 'levelselected', 'segmentloaded', 'stats', 'peerconnected', 'peerdropped', 'error', 'ended']) {
   player.on(type, (detail) => {
     events.push({ type, detail });
     if (type === 'levels') levels = detail.levels;
@@ -24,9 +48,13 @@ for (const type of ['levels', 'levelselected', 'segmentloaded', 'error', 'ended'
       const level = levels[detail.level];
       document.getElementById('level').textContent = level?.height ? `${level.height}p` : `#${detail.level}`;
     }
-    if (type === 'segmentloaded') {
-      httpBytes += detail.bytes;
-      document.getElementById('http-bytes').textContent = formatBytes(httpBytes);
+    if (type === 'stats') {
+      show('http-bytes', `${formatBytes(detail.httpBytes)} (${formatSpeed(detail.httpBps)})`);
+      show('p2p-down', `${formatBytes(detail.p2pDownBytes)} (${formatSpeed(detail.p2pDownBps)})`);
+      show('p2p-up', `${formatBytes(detail.p2pUpBytes)} (${formatSpeed(detail.p2pUpBps)})`);
+      show('peers', String(detail.peers));
+      const total = detail.httpBytes + detail.p2pDownBytes;
+      show('p2p-share', total > 0 ? `${Math.round((100 * detail.p2pDownBytes) / total)} %` : '–');
     }
     if (type === 'error' && detail.fatal) {
       // textContent, never innerHTML: messages may quote server-controlled text.

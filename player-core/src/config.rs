@@ -29,6 +29,57 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Holes in the buffered media up to this size are jumped over instead of waited on.
     pub max_gap_jump_s: f64,
+    pub p2p: P2pConfig,
+}
+
+/// Sharing segments with other viewers.
+#[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(default, rename_all = "camelCase")
+)]
+pub struct P2pConfig {
+    /// Off: no tracker connection and no peer connection is ever opened.
+    pub enabled: bool,
+    /// WebTorrent tracker URLs (`wss://...`), all used at once.
+    pub trackers: Vec<String>,
+    /// Replaces the playlist URL in swarm ids, so viewers of differently addressed copies of
+    /// one stream meet (p2p-media-loader's `swarmId`).
+    pub swarm_id: Option<String>,
+    /// A PeerTube video's UUID: join the swarms PeerTube's own player uses for it
+    /// (`pt-v2-{uuid}-main-default-{resolution}`) instead of p2p-media-loader's.
+    pub peertube_video_uuid: Option<String>,
+    /// Most peer connections at once, pending ones included.
+    pub max_peers: usize,
+    /// Most segment downloads from peers at once (one per peer).
+    pub max_concurrent_p2p: usize,
+    /// Serve segments to peers. `None`: yes, unless the browser says data is metered
+    /// (cellular or Save-Data).
+    pub upload: Option<bool>,
+    /// Bytes of segments kept in memory to serve peers.
+    pub store_max_bytes: u64,
+    /// A peer transfer without new bytes for this long is abandoned.
+    pub stall_timeout_ms: u64,
+    /// Speed assumed for a peer that has not delivered anything yet.
+    pub untested_peer_bps: u64,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        P2pConfig {
+            enabled: true,
+            trackers: Vec::new(),
+            swarm_id: None,
+            peertube_video_uuid: None,
+            max_peers: 10,
+            max_concurrent_p2p: 3,
+            upload: None,
+            store_max_bytes: 64 * 1024 * 1024,
+            stall_timeout_ms: 2_000,
+            untested_peer_bps: 1_000_000,
+        }
+    }
 }
 
 impl Default for Config {
@@ -44,6 +95,7 @@ impl Default for Config {
             stall_timeout_ms: 10_000,
             retry: RetryPolicy::default(),
             max_gap_jump_s: 1.0,
+            p2p: P2pConfig::default(),
         }
     }
 }

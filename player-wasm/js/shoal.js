@@ -3,6 +3,7 @@
 // retry, what to append or evict is all decided in the core (player-core, via shoal_wasm).
 
 import initWasm, { WasmPlayer, coreVersion } from './shoal_wasm.js';
+import { PeerTransport } from './peers.js';
 
 let wasmReady = null;
 
@@ -81,17 +82,29 @@ class SourceBufferQueue {
  * A Shoal player bound to a `<video>` element.
  *
  * Events (listen with `player.on(type, fn)` or `addEventListener`): `levels`, `levelselected`,
- * `segmentloaded`, `error` (`detail: {code, message, fatal}`), `ended`.
+ * `segmentloaded` (`{level, segment, bytes, source: 'http'|'peer'|'peer-then-http'}`),
+ * `stats` (`{httpBytes, httpBps, p2pDownBytes, p2pDownBps, p2pUpBytes, p2pUpBps, peers}`, about
+ * once a second), `peerconnected`, `peerdropped` (`{reason, peers}`), `error`
+ * (`detail: {code, message, fatal}`), `ended`.
+ *
+ * P2P options (under `options.p2p`, see player-core's `P2pConfig`): `enabled`, `trackers`,
+ * `swarmId`, `maxPeers`, `upload`, ...; `options.iceServers` is handed to RTCPeerConnection
+ * (none by default: peers on the same network or with public addresses connect without).
  */
 export class Player extends EventTarget {
   /**
    * @param {HTMLMediaElement} video
-   * @param {object} [options] core configuration (camelCase fields of player-core's Config)
+   * @param {object} [options] core configuration (camelCase fields of player-core's Config),
+   *   plus `iceServers` for WebRTC
    */
   constructor(video, options = {}) {
     super();
     this.video = video;
-    this.options = options;
+    const { iceServers, iceGatheringTimeoutMs, ...coreOptions } = options;
+    this.options = coreOptions;
+    this.transport = new PeerTransport((fact) => this.input(fact), { iceServers, iceGatheringTimeoutMs });
+    this.onPageHide = () => this.leaveSwarmNow();
+    addEventListener('pagehide', this.onPageHide);
     this.core = null;
     this.pendingInputs = [];
     this.flushScheduled = false;
@@ -125,6 +138,11 @@ export class Player extends EventTarget {
     if (!this.core) {
       const [high, low] = randomSeed();
       this.core = new WasmPlayer(this.options, high, low, performance.now());
+      const connection = navigator.connection;
+      if (connection) {
+        const cellular = connection.type === 'cellular';
+        this.input({ type: 'network', saveData: Boolean(connection.saveData), cellular });
+      }
     }
     this.attachMedia();
     const absolute = new URL(url, document.baseURI).href;
@@ -136,9 +154,24 @@ export class Player extends EventTarget {
     this.video.currentTime = seconds;
   }
 
+  /** Turns sharing with peers on or off (the viewer's switch). */
+  setP2p(enabled) {
+    this.input({ type: 'setP2p', enabled: Boolean(enabled) });
+  }
+
+  /** Sends the tracker `stopped` announces right now (the page is going away). */
+  leaveSwarmNow() {
+    if (!this.core || this.destroyed) return;
+    this.pendingInputs.push({ type: 'unload' });
+    this.flush();
+  }
+
   destroy() {
+    this.leaveSwarmNow();
     this.destroyed = true;
+    removeEventListener('pagehide', this.onPageHide);
     clearTimeout(this.timer);
+    this.transport.destroy();
     this.teardownMedia();
     this.core?.free();
     this.core = null;
@@ -248,7 +281,37 @@ export class Player extends EventTarget {
       case 'setDuration':
         return this.setDuration(order.durationS);
       case 'append':
-        return this.append(order.track, order.request);
+        return this.append(order.track, order.request, order.keep);
+      case 'storeBytes':
+        this.bodies.set(order.request, order.bytes);
+        return;
+      case 'trackerConnect':
+        return this.transport.connectTracker(order.tracker, order.url);
+      case 'trackerSend':
+        return this.transport.sendTracker(order.tracker, order.text);
+      case 'trackerClose':
+        return this.transport.closeTracker(order.tracker);
+      case 'createOffer':
+        return this.transport.createOffer(order.connection);
+      case 'acceptOffer':
+        return this.transport.acceptOffer(order.connection, order.sdp);
+      case 'applyAnswer':
+        return this.transport.applyAnswer(order.connection, order.sdp);
+      case 'closePeer':
+        return this.transport.close(order.connection);
+      case 'peerSend':
+        return this.transport.send(order.connection, order.messages);
+      case 'uploadSegment':
+        return this.transport.upload(
+          order.connection,
+          this.bodies.get(order.body),
+          order.fromByte,
+          order.chunkBytes,
+          order.header,
+          order.footer,
+        );
+      case 'stopUpload':
+        return this.transport.stopUpload(order.connection);
       case 'evict':
         return this.evict(order.track, order.startS, order.endS);
       case 'seekMedia':
@@ -272,13 +335,22 @@ export class Player extends EventTarget {
       case 'levelSelected':
         return this.emit('levelselected', { level: event.level });
       case 'segmentLoaded':
-        return this.emit('segmentloaded', { level: event.level, segment: event.segment, bytes: event.bytes });
+        return this.emit('segmentloaded', {
+          level: event.level,
+          segment: event.segment,
+          bytes: event.bytes,
+          source: event.source,
+        });
+      case 'stats': {
+        const { event: _tag, ...stats } = event;
+        return this.emit('stats', stats);
+      }
       default:
         return this.emit(event.event.toLowerCase(), event);
     }
   }
 
-  async fetch({ request, url, range, wantText }) {
+  async fetch({ request, url, range, wantText, appendToStored }) {
     const controller = new AbortController();
     this.downloads.set(request, controller);
     const headers = {};
@@ -304,7 +376,10 @@ export class Player extends EventTarget {
       }
       if (controller.signal.aborted) return;
       this.downloads.delete(request);
-      const body = concat(chunks, loadedBytes);
+      // A resumed segment continues the bytes a peer delivered before it was dropped.
+      const prefix = appendToStored ? this.bodies.get(request) : null;
+      if (prefix) chunks.unshift(prefix);
+      const body = concat(chunks, loadedBytes + (prefix?.byteLength ?? 0));
       if (wantText) {
         this.input({ type: 'httpDone', request, loadedBytes, text: new TextDecoder().decode(body) });
       } else {
@@ -339,7 +414,7 @@ export class Player extends EventTarget {
     });
   }
 
-  append(track, request) {
+  append(track, request, keep) {
     const queue = this.queues.get(track);
     if (!queue) return;
     queue.push({
@@ -350,7 +425,8 @@ export class Player extends EventTarget {
       },
       settled: (error) => {
         if (!error) {
-          this.bodies.delete(request);
+          // A kept body serves peers until the core releases it.
+          if (!keep) this.bodies.delete(request);
           this.input({ type: 'appendDone', request });
           return;
         }

@@ -70,7 +70,10 @@ impl WasmPlayer {
                 order => orders.push(order),
             }
         };
-        let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+        // Plain JSON-like objects, except that bytes (peer messages, segments from peers)
+        // become `Uint8Array`s rather than arrays of numbers.
+        let serializer =
+            serde_wasm_bindgen::Serializer::json_compatible().serialize_bytes_as_arrays(false);
         StepResult { orders, timeout_ms }
             .serialize(&serializer)
             .map_err(to_js_error)

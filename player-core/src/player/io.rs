@@ -3,6 +3,7 @@
 
 use crate::hls::ByteRange;
 use crate::schedule::TimeRange;
+use crate::swarm::{ConnectionId, TrackerId};
 use crate::time::Instant;
 
 #[cfg(feature = "serde")]
@@ -84,6 +85,39 @@ pub enum Input {
     EvictDone { track: TrackId },
     /// The timeout the core asked for has passed.
     Timer,
+    /// The viewer turned P2P on or off.
+    SetP2p { enabled: bool },
+    /// What the browser says about the connection (`navigator.connection`): uploading to
+    /// peers is off by default when data is metered.
+    Network { save_data: bool, cellular: bool },
+    /// The page is going away: leave the swarm politely.
+    Unload,
+    /// The tracker WebSocket ordered by [`Output::TrackerConnect`] is open.
+    TrackerOpened { tracker: TrackerId },
+    /// A text frame from a tracker.
+    TrackerMessage { tracker: TrackerId, text: String },
+    /// The tracker WebSocket closed or failed.
+    TrackerClosed { tracker: TrackerId },
+    /// The SDP offer ordered by [`Output::CreateOffer`], with every ICE candidate in it.
+    OfferCreated { connection: ConnectionId, sdp: String },
+    /// The SDP answer ordered by [`Output::AcceptOffer`], with every ICE candidate in it.
+    AnswerCreated { connection: ConnectionId, sdp: String },
+    /// The peer connection's data channel is open.
+    PeerOpened { connection: ConnectionId },
+    /// One data-channel message from the peer.
+    PeerMessage {
+        connection: ConnectionId,
+        #[cfg_attr(feature = "serde", serde(with = "serde_bytes"))]
+        bytes: Vec<u8>,
+    },
+    /// The peer connection failed or closed (whether it had opened or not).
+    PeerClosed { connection: ConnectionId },
+    /// An [`Output::UploadSegment`] ended: all sent (`completed`), or stopped.
+    UploadFinished {
+        connection: ConnectionId,
+        sent_bytes: u64,
+        completed: bool,
+    },
 }
 
 /// What a fetch is for; the host may use it for priorities and logging only.
@@ -104,6 +138,20 @@ pub struct FetchOrder {
     pub purpose: FetchPurpose,
     /// Hand the body back as text in `HttpDone` (playlists); otherwise keep it in the store.
     pub want_text: bool,
+    /// The store already holds the start of this body under `request` (bytes a peer
+    /// delivered before it was dropped): the response continues it.
+    pub append_to_stored: bool,
+}
+
+/// One data-channel message (or any bytes handed to the host), a `Uint8Array` in JS.
+#[derive(Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(transparent))]
+pub struct Bytes(#[cfg_attr(feature = "serde", serde(with = "serde_bytes"))] pub Vec<u8>);
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bytes({} bytes)", self.0.len())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -141,10 +189,72 @@ pub enum Output {
     SetDuration {
         duration_s: f64,
     },
-    /// Append the stored body of `request` to `track`, then free it.
+    /// Append the stored body of `request` to `track`, then free it unless `keep` (the
+    /// body is shared with peers and freed later by [`Output::ReleaseBody`]).
     Append {
         track: TrackId,
         request: RequestId,
+        keep: bool,
+    },
+    /// Store these bytes under `request` (a segment that came from a peer).
+    StoreBytes {
+        request: RequestId,
+        bytes: Bytes,
+    },
+    /// Open a WebSocket to a tracker.
+    TrackerConnect {
+        tracker: TrackerId,
+        url: String,
+    },
+    /// Send a text frame on the tracker's WebSocket.
+    TrackerSend {
+        tracker: TrackerId,
+        text: String,
+    },
+    TrackerClose {
+        tracker: TrackerId,
+    },
+    /// Create an RTCPeerConnection as the offering side with one reliable ordered data
+    /// channel, gather every ICE candidate (capped in time) and report
+    /// [`Input::OfferCreated`].
+    CreateOffer {
+        connection: ConnectionId,
+    },
+    /// Create an RTCPeerConnection for a remote offer, answer it, gather every candidate and
+    /// report [`Input::AnswerCreated`].
+    AcceptOffer {
+        connection: ConnectionId,
+        sdp: String,
+    },
+    /// The remote answer to our offer.
+    ApplyAnswer {
+        connection: ConnectionId,
+        sdp: String,
+    },
+    /// Close the peer connection; no input about it is expected afterwards.
+    ClosePeer {
+        connection: ConnectionId,
+    },
+    /// Send these data-channel messages, in order.
+    PeerSend {
+        connection: ConnectionId,
+        messages: Vec<Bytes>,
+    },
+    /// Send a stored body to a peer: the `header` messages, the body's bytes from `from_byte`
+    /// on in chunks of at most `chunk_bytes` (waiting while the channel's buffer is full),
+    /// then the `footer` messages; report [`Input::UploadFinished`]. Replaces any upload to
+    /// that peer under way.
+    UploadSegment {
+        connection: ConnectionId,
+        body: RequestId,
+        from_byte: u64,
+        chunk_bytes: usize,
+        header: Vec<Bytes>,
+        footer: Vec<Bytes>,
+    },
+    /// Stop the upload to this peer (it cancelled), reporting [`Input::UploadFinished`].
+    StopUpload {
+        connection: ConnectionId,
     },
     Evict {
         track: TrackId,
@@ -194,17 +304,54 @@ pub enum Event {
     LevelSelected {
         level: usize,
     },
-    /// A segment's bytes arrived over HTTP.
+    /// A segment's bytes arrived.
     SegmentLoaded {
         level: usize,
         segment: usize,
         bytes: u64,
+        source: SegmentSource,
+    },
+    /// Traffic so far and over the last interval, about once a second while P2P is on.
+    Stats(Stats),
+    /// A peer's data channel opened.
+    PeerConnected {
+        connection: ConnectionId,
+        peers: usize,
+    },
+    /// A peer was dropped, with the reason (never its address).
+    PeerDropped {
+        connection: ConnectionId,
+        reason: String,
+        peers: usize,
     },
     Error {
         kind: ErrorKind,
         fatal: bool,
         message: String,
     },
+}
+
+/// Where a segment's bytes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "kebab-case"))]
+pub enum SegmentSource {
+    Http,
+    Peer,
+    /// Started with a peer, finished over HTTP.
+    PeerThenHttp,
+}
+
+/// Byte counters since the stream started and speeds over the last interval.
+#[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "camelCase"))]
+pub struct Stats {
+    pub http_bytes: u64,
+    pub http_bps: f64,
+    pub p2p_down_bytes: u64,
+    pub p2p_down_bps: f64,
+    pub p2p_up_bytes: u64,
+    pub p2p_up_bps: f64,
+    pub peers: usize,
 }
 
 /// What went wrong, as a stable code the UI can match on.

@@ -6,17 +6,20 @@
 
 mod io;
 mod media;
+mod p2p;
 
 use std::collections::{BTreeMap, VecDeque};
 
 pub use io::{
-    ErrorKind, Event, FetchOrder, FetchPurpose, Input, LevelInfo, MediaSnapshot, Output, RequestId,
-    TrackId, TrackSpec,
+    Bytes, ErrorKind, Event, FetchOrder, FetchPurpose, Input, LevelInfo, MediaSnapshot, Output,
+    RequestId, SegmentSource, Stats, TrackId, TrackSpec,
 };
 
 use crate::config::Config;
 use crate::hls::{parse_playlist, MediaPlaylist, Playlist, Variant};
-use crate::schedule::{buffered_ahead_s, gap_jump_target, Failure, Slot, SlotTable};
+use crate::schedule::{
+    buffered_ahead_s, gap_jump_target, BandwidthEstimator, Failure, Slot, SlotTable,
+};
 use crate::time::{Duration, Instant};
 
 /// How often the core wants to look at the media element when nothing else happens.
@@ -46,6 +49,11 @@ struct InFlight {
     deadline: Instant,
     /// A byte range was asked for, so a full `200` answer is wrong.
     ranged: bool,
+    started: Instant,
+    /// Body bytes received so far (for statistics and throughput).
+    loaded_bytes: u64,
+    /// The request continues a segment a peer delivered in part.
+    resumed_from_peer: bool,
 }
 
 /// Which playlist is being loaded: the URL the user gave, or a level's media playlist.
@@ -74,7 +82,10 @@ struct Stream {
 #[derive(Debug)]
 pub struct Player {
     config: Config,
+    seed: u64,
     now: Instant,
+    /// The URL given to `Load` (swarm ids derive from it).
+    source_url: Option<String>,
     outputs: VecDeque<Output>,
     next_request: u32,
     requests: BTreeMap<RequestId, InFlight>,
@@ -101,14 +112,29 @@ pub struct Player {
     end_of_stream_sent: bool,
     /// A fatal error happened: nothing more is fetched until the next load.
     stopped: bool,
+    /// The viewer's P2P switch (the configuration gives its start value).
+    p2p_enabled: bool,
+    /// The browser says data is metered (cellular, Save-Data).
+    network_metered: bool,
+    /// The swarm of the level being played, while P2P is on.
+    swarm: Option<p2p::Swarm>,
+    traffic: p2p::Traffic,
+    /// What the origin delivers, from finished segment downloads.
+    http_bandwidth: BandwidthEstimator,
+    /// Sizes of media bodies in the host's store, by request.
+    body_bytes: BTreeMap<RequestId, u64>,
 }
 
 impl Player {
-    /// `seed` feeds the core's deterministic randomness (used by peer selection later on).
-    pub fn new(config: Config, _seed: u64, now: Instant) -> Self {
+    /// `seed` feeds the core's deterministic randomness (peer id, HTTP spreading, tracker
+    /// backoff jitter).
+    pub fn new(config: Config, seed: u64, now: Instant) -> Self {
         Player {
+            p2p_enabled: config.p2p.enabled,
             config,
+            seed,
             now,
+            source_url: None,
             outputs: VecDeque::new(),
             next_request: 1,
             requests: BTreeMap::new(),
@@ -127,6 +153,11 @@ impl Player {
             last_gap_jump_s: None,
             end_of_stream_sent: false,
             stopped: false,
+            network_metered: false,
+            swarm: None,
+            traffic: p2p::Traffic::default(),
+            http_bandwidth: BandwidthEstimator::new(),
+            body_bytes: BTreeMap::new(),
         }
     }
 
@@ -154,10 +185,16 @@ impl Player {
                 self.snapshot_is_fresh = true;
             }
             Input::HttpResponse { request, status } => self.on_response(request, status),
-            Input::HttpProgress { request, .. } => {
+            Input::HttpProgress {
+                request,
+                loaded_bytes,
+            } => {
                 let deadline = self.now + self.config.stall_timeout();
                 if let Some(in_flight) = self.requests.get_mut(&request) {
                     in_flight.deadline = deadline;
+                    let new_bytes = loaded_bytes.saturating_sub(in_flight.loaded_bytes);
+                    in_flight.loaded_bytes = in_flight.loaded_bytes.max(loaded_bytes);
+                    self.count_http_bytes(new_bytes);
                 }
             }
             Input::HttpDone {
@@ -175,25 +212,35 @@ impl Player {
                     self.on_failure(in_flight.kind, failure, &message);
                 }
             }
-            Input::AppendDone { request } => {
-                if let Some(slot) = self
-                    .stream
-                    .as_mut()
-                    .and_then(|s| s.slots.find_request(request))
-                {
-                    *slot = Slot::Appended;
-                    self.appends_one_at_a_time = false;
-                }
-            }
+            Input::AppendDone { request } => self.on_append_done(request),
             Input::AppendFailed {
                 request,
                 quota_exceeded,
                 message,
             } => self.on_append_failed(request, quota_exceeded, &message),
             Input::EvictDone { .. } => self.evicting = false,
-            Input::Timer => {}
+            Input::Timer => self.handle_tracker_timer(),
+            p2p_input => self.handle_p2p_input(p2p_input),
         }
         self.update();
+    }
+
+    fn on_append_done(&mut self, request: RequestId) {
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let segment = stream.slots.segments.iter().position(
+            |slot| matches!(*slot, Slot::Appending { request: r } if r == request),
+        );
+        let Some(slot) = stream.slots.find_request(request) else {
+            return;
+        };
+        *slot = Slot::Appended;
+        self.appends_one_at_a_time = false;
+        let bytes = self.body_bytes.remove(&request);
+        if let (Some(index), Some(bytes), true) = (segment, bytes, self.keep_for_peers()) {
+            self.store_appended(index, request, bytes);
+        }
     }
 
     /// The next order for the host; [`Output::Timeout`] once there is nothing else to do.
@@ -204,12 +251,23 @@ impl Player {
     }
 
     fn load(&mut self, url: String) {
+        self.leave_swarm();
         for request in std::mem::take(&mut self.requests).into_keys() {
             self.outputs.push_back(Output::CancelFetch { request });
         }
         let media_source_open = self.media_source_open;
-        *self = Player::new(self.config.clone(), 0, self.now);
+        let p2p_enabled = self.p2p_enabled;
+        let network_metered = self.network_metered;
+        let next_request = self.next_request;
+        let outputs = std::mem::take(&mut self.outputs);
+        *self = Player::new(self.config.clone(), self.seed, self.now);
+        self.outputs = outputs;
+        // Request ids keep counting: the host may still hold bodies of the old stream.
+        self.next_request = next_request;
         self.media_source_open = media_source_open;
+        self.p2p_enabled = p2p_enabled;
+        self.network_metered = network_metered;
+        self.source_url = Some(url.clone());
         if self.config.start_position_s > 0.0 {
             self.pending_start_s = Some(self.config.start_position_s);
         }
@@ -220,9 +278,14 @@ impl Player {
         });
     }
 
-    fn new_request(&mut self, kind: RequestKind, ranged: bool) -> RequestId {
+    fn allocate_request_id(&mut self) -> RequestId {
         let request = RequestId(self.next_request);
         self.next_request = self.next_request.wrapping_add(1).max(1);
+        request
+    }
+
+    fn new_request(&mut self, kind: RequestKind, ranged: bool) -> RequestId {
+        let request = self.allocate_request_id();
         let deadline = self.now + self.config.first_byte_timeout();
         self.requests.insert(
             request,
@@ -230,9 +293,28 @@ impl Player {
                 kind,
                 deadline,
                 ranged,
+                started: self.now,
+                loaded_bytes: 0,
+                resumed_from_peer: false,
             },
         );
         request
+    }
+
+    /// HTTP requests for media (segments and init segments) under way.
+    fn http_media_in_flight(&self) -> usize {
+        self.requests
+            .values()
+            .filter(|r| r.kind != RequestKind::Playlist)
+            .count()
+    }
+
+    /// HTTP requests for media segments under way.
+    fn http_segments_in_flight(&self) -> usize {
+        self.requests
+            .values()
+            .filter(|r| matches!(r.kind, RequestKind::Segment(_)))
+            .count()
     }
 
     fn on_response(&mut self, request: RequestId, status: u16) {
@@ -261,6 +343,7 @@ impl Player {
             }
             return;
         };
+        self.count_http_bytes(loaded_bytes.saturating_sub(in_flight.loaded_bytes));
         match in_flight.kind {
             RequestKind::Playlist => self.on_playlist(text.unwrap_or_default()),
             RequestKind::Init(_) | RequestKind::Segment(_) => {
@@ -268,14 +351,27 @@ impl Player {
                     return;
                 };
                 *media_slot(&mut stream.slots, in_flight.kind) = Slot::Fetched { request };
-                if let RequestKind::Segment(segment) = in_flight.kind {
-                    let level = stream.level;
-                    self.event(Event::SegmentLoaded {
-                        level,
-                        segment,
-                        bytes: loaded_bytes,
-                    });
-                }
+                let RequestKind::Segment(index) = in_flight.kind else {
+                    return;
+                };
+                let level = stream.level;
+                let elapsed = self.now.saturating_since(in_flight.started);
+                self.http_bandwidth.sample(elapsed, loaded_bytes);
+                let (bytes, source) = if in_flight.resumed_from_peer {
+                    let full = stream.playlist.segments[index]
+                        .byte_range
+                        .map_or(loaded_bytes, |r| r.length);
+                    (full, SegmentSource::PeerThenHttp)
+                } else {
+                    (loaded_bytes, SegmentSource::Http)
+                };
+                self.body_bytes.insert(request, bytes);
+                self.event(Event::SegmentLoaded {
+                    level,
+                    segment: index,
+                    bytes,
+                    source,
+                });
             }
         }
     }
@@ -460,6 +556,7 @@ impl Player {
     }
 
     fn fail(&mut self, kind: ErrorKind, message: String) {
+        self.leave_swarm();
         for request in std::mem::take(&mut self.requests).into_keys() {
             self.outputs.push_back(Output::CancelFetch { request });
         }
@@ -499,11 +596,15 @@ impl Player {
             return;
         }
         self.setup_media_source();
+        self.join_swarm_if_wanted();
         let position_s = self.position_s();
+        self.supervise_peer_downloads(position_s);
         self.schedule_fetches(position_s);
         self.schedule_appends();
         self.jump_gap(position_s);
         self.signal_end_of_stream(position_s);
+        self.announce_if_changed();
+        self.report_stats_if_due();
     }
 
     fn expire_deadlines(&mut self) {
@@ -551,6 +652,7 @@ impl Player {
             range: None,
             purpose: FetchPurpose::Playlist,
             want_text: true,
+            append_to_stored: false,
         }));
     }
 
@@ -578,11 +680,7 @@ impl Player {
     /// Cancels what the playhead no longer needs and starts what it needs next, nearest first.
     fn schedule_fetches(&mut self, position_s: f64) {
         let now = self.now;
-        let target_s = self
-            .forward_target_cap_s
-            .map_or(self.config.forward_buffer_target_s, |cap| {
-                cap.min(self.config.forward_buffer_target_s)
-            });
+        let target_s = self.forward_target_s();
         let max_concurrent = self.config.max_concurrent_http.max(1);
         let Some(stream) = self.stream.as_mut() else {
             return;
@@ -596,12 +694,16 @@ impl Player {
         let window = SlotTable::window(&stream.playlist, position_s, target_s);
 
         let mut orders = Vec::new();
+        let mut unneeded_peer_downloads = Vec::new();
         for (index, slot) in stream.slots.segments.iter_mut().enumerate() {
             let needed = window.contains(&index);
             match *slot {
                 Slot::Fetching { request, .. } if !needed => {
-                    self.requests.remove(&request);
-                    orders.push(Output::CancelFetch { request });
+                    if self.requests.remove(&request).is_some() {
+                        orders.push(Output::CancelFetch { request });
+                    } else {
+                        unneeded_peer_downloads.push(request);
+                    }
                     *slot = Slot::NEW;
                 }
                 Slot::WaitingRetry { .. } if !needed => *slot = Slot::NEW,
@@ -617,8 +719,14 @@ impl Player {
             .slots
             .loaded_ahead_s(&stream.playlist, position_s, window.start);
         let thin_buffer = ahead_s < THIN_BUFFER_SEGMENTS * stream.playlist.target_duration_s;
+        for request in unneeded_peer_downloads {
+            self.cancel_peer_download(request);
+        }
+        if self.swarm_active() {
+            return self.schedule_with_peers(window, position_s, thin_buffer);
+        }
         for index in window {
-            if self.stream_slots().fetching_count() >= max_concurrent {
+            if self.http_media_in_flight() >= max_concurrent {
                 break;
             }
             let stream = self.stream.as_ref().expect("checked above");
@@ -629,7 +737,7 @@ impl Player {
                     // The init and the segment at the playhead go out together: startup
                     // needs both.
                     self.fetch_media(RequestKind::Init(init), failed_attempts);
-                    if self.stream_slots().fetching_count() >= max_concurrent {
+                    if self.http_media_in_flight() >= max_concurrent {
                         break;
                     }
                 }
@@ -639,18 +747,18 @@ impl Player {
             }
             // While the buffer ahead is thin, segments go one at a time in playback order:
             // parallel downloads share the connection and delay the one needed next.
-            if thin_buffer && self.stream_slots().fetching_segment_count() > 0 {
+            if thin_buffer && self.http_segments_in_flight() > 0 {
                 break;
             }
         }
     }
 
-    fn stream_slots(&self) -> &SlotTable {
-        &self
-            .stream
-            .as_ref()
-            .expect("only called with a stream")
-            .slots
+    /// Seconds ahead of the playhead to keep loaded.
+    fn forward_target_s(&self) -> f64 {
+        self.forward_target_cap_s
+            .map_or(self.config.forward_buffer_target_s, |cap| {
+                cap.min(self.config.forward_buffer_target_s)
+            })
     }
 
     fn fetch_media(&mut self, kind: RequestKind, failed_attempts: u32) {
@@ -682,6 +790,7 @@ impl Player {
             range,
             purpose,
             want_text: false,
+            append_to_stored: false,
         }));
     }
 
@@ -696,6 +805,7 @@ impl Player {
             }
             self.appends_blocked_until = None;
         }
+        let keep = self.keep_for_peers();
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
@@ -721,6 +831,7 @@ impl Player {
                         orders.push(Output::Append {
                             track: MAIN_TRACK,
                             request: init_request,
+                            keep: false,
                         });
                         stream.slots.inits[init] = Slot::Appending {
                             request: init_request,
@@ -733,6 +844,7 @@ impl Player {
             orders.push(Output::Append {
                 track: MAIN_TRACK,
                 request,
+                keep,
             });
             stream.slots.segments[index] = Slot::Appending { request };
         }
@@ -803,6 +915,8 @@ impl Player {
             .chain(slot_retries)
             .chain(self.appends_blocked_until)
             .chain(tick)
+            .chain(self.tracker_timeout())
+            .chain(self.next_stats_at())
             .min()
     }
 }

@@ -1,0 +1,563 @@
+//! One peer's side of the p2p-media-loader v2 conversation over its data channel: what the
+//! peer announced, the one segment we are downloading from it, the one segment it asked us
+//! for, and the protocol rules whose breach gets the peer dropped.
+//!
+//! The session decides nothing about which segment to ask for or whether to serve a request;
+//! the player does. It only keeps the conversation consistent and reports what happened.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::wire::{
+    encode_command, Message, MessageReader, PeerCommand, SegmentId, WireError, WireRequestId,
+    MAX_MESSAGE_BYTES,
+};
+
+/// A split command may not grow beyond this: the largest honest one is an announcement of a
+/// few thousand ids, a few kilobytes.
+const MAX_COMMAND_BYTES: usize = 256 * 1024;
+
+/// An announcement may not list more segments than this (each list): far above any real
+/// playlist window, small enough that a hostile peer cannot make us hold much.
+pub const MAX_ANNOUNCED_SEGMENTS: usize = 100_000;
+
+/// Cancelled transfers whose late bytes are still tolerated: the peer may have sent a header
+/// and chunks before our cancel reached it.
+const REMEMBERED_CANCELS: usize = 4;
+
+/// Something the peer did that the player has to act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEvent {
+    /// The peer's lists of loaded and HTTP-loading segments changed.
+    Announced,
+    /// The peer asks for a segment (it replaces whatever we were sending it).
+    SegmentRequested {
+        segment: SegmentId,
+        request: WireRequestId,
+        resume_from_bytes: Option<u64>,
+    },
+    /// The peer withdrew the request we are serving.
+    UploadCancelled,
+    /// Bytes of our download arrived; `received_bytes` counts all so far.
+    DownloadProgress {
+        segment: SegmentId,
+        received_bytes: u64,
+        total_bytes: u64,
+    },
+    /// The download is complete; the bytes are the whole segment from the resume offset on.
+    DownloadComplete { segment: SegmentId, bytes: Vec<u8> },
+    /// The peer does not have the segment we asked for.
+    DownloadAbsent { segment: SegmentId },
+    /// Bytes of a transfer we had cancelled: counted, then dropped.
+    Discarded { bytes: u64 },
+}
+
+/// A breach of the protocol: the peer is dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Violation {
+    Wire(WireError),
+    /// Raw bytes arrived with no transfer announced by a `SegmentData` header.
+    UnexpectedBytes,
+    /// A `SegmentData` header for a segment or request we never asked for.
+    UnrequestedData { segment: SegmentId },
+    /// More bytes than the `SegmentData` header announced.
+    TooManyBytes { announced: u64 },
+    /// Completion reported for a different transfer, or before all bytes arrived.
+    WrongCompletion,
+    /// An announcement above [`MAX_ANNOUNCED_SEGMENTS`].
+    OversizedAnnouncement { segments: usize },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::Wire(error) => write!(f, "malformed message: {error}"),
+            Violation::UnexpectedBytes => write!(f, "segment bytes without a transfer"),
+            Violation::UnrequestedData { segment } => {
+                write!(f, "sent segment {segment}, which was not requested")
+            }
+            Violation::TooManyBytes { announced } => {
+                write!(f, "sent more than the {announced} bytes it announced")
+            }
+            Violation::WrongCompletion => write!(f, "reported a transfer complete wrongly"),
+            Violation::OversizedAnnouncement { segments } => {
+                write!(f, "announced {segments} segments, above the limit")
+            }
+        }
+    }
+}
+
+/// What we asked this peer for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Download {
+    segment: SegmentId,
+    request: WireRequestId,
+}
+
+/// The transfer whose bytes are arriving now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Incoming {
+    segment: SegmentId,
+    request: WireRequestId,
+    announced_bytes: u64,
+    received: Vec<u8>,
+    received_bytes: u64,
+    /// False for a transfer we cancelled: bytes are counted and dropped.
+    keep: bool,
+}
+
+#[derive(Debug)]
+pub struct PeerSession {
+    reader: MessageReader,
+    max_message_bytes: usize,
+    loaded: BTreeSet<SegmentId>,
+    http_loading: BTreeSet<SegmentId>,
+    download: Option<Download>,
+    incoming: Option<Incoming>,
+    cancelled: Vec<(SegmentId, WireRequestId)>,
+    /// The request of the peer we are serving, if any.
+    upload: Option<(SegmentId, WireRequestId)>,
+}
+
+impl Default for PeerSession {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PeerSession {
+    pub fn new() -> Self {
+        PeerSession {
+            reader: MessageReader::new(MAX_COMMAND_BYTES),
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            loaded: BTreeSet::new(),
+            http_loading: BTreeSet::new(),
+            download: None,
+            incoming: None,
+            cancelled: Vec::new(),
+            upload: None,
+        }
+    }
+
+    /// The peer said it holds this segment.
+    pub fn has_segment(&self, segment: SegmentId) -> bool {
+        self.loaded.contains(&segment)
+    }
+
+    /// The peer said it is loading this segment over HTTP.
+    pub fn is_loading_over_http(&self, segment: SegmentId) -> bool {
+        self.http_loading.contains(&segment)
+    }
+
+    /// Our download from this peer, if one is under way.
+    pub fn downloading(&self) -> Option<SegmentId> {
+        self.download.as_ref().map(|d| d.segment)
+    }
+
+    /// The segment we are sending this peer, if any.
+    pub fn uploading(&self) -> Option<(SegmentId, WireRequestId)> {
+        self.upload
+    }
+
+    /// Reads one data-channel message from the peer.
+    pub fn handle_message(&mut self, message: &[u8]) -> Result<Option<SessionEvent>, Violation> {
+        match self.reader.read(message).map_err(Violation::Wire)? {
+            Message::CommandPart => Ok(None),
+            Message::SegmentBytes => self.on_bytes(message),
+            Message::Command(command) => self.on_command(command),
+        }
+    }
+
+    fn on_command(&mut self, command: PeerCommand) -> Result<Option<SessionEvent>, Violation> {
+        match command {
+            PeerCommand::SegmentsAnnouncement {
+                loaded,
+                http_loading,
+            } => {
+                let segments = loaded.len().max(http_loading.len());
+                if segments > MAX_ANNOUNCED_SEGMENTS {
+                    return Err(Violation::OversizedAnnouncement { segments });
+                }
+                self.loaded = loaded.into_iter().collect();
+                self.http_loading = http_loading.into_iter().collect();
+                Ok(Some(SessionEvent::Announced))
+            }
+            PeerCommand::SegmentRequest {
+                segment,
+                request,
+                resume_from_bytes,
+            } => {
+                self.upload = Some((segment, request));
+                Ok(Some(SessionEvent::SegmentRequested {
+                    segment,
+                    request,
+                    resume_from_bytes,
+                }))
+            }
+            PeerCommand::CancelSegmentRequest { segment, request } => {
+                if self.upload == Some((segment, request)) {
+                    self.upload = None;
+                    Ok(Some(SessionEvent::UploadCancelled))
+                } else {
+                    Ok(None)
+                }
+            }
+            PeerCommand::SegmentData {
+                segment,
+                request,
+                byte_length,
+            } => self.on_data_header(segment, request, byte_length),
+            PeerCommand::SegmentDataSendingCompleted { segment, request } => {
+                self.on_completed(segment, request)
+            }
+            PeerCommand::SegmentAbsent { segment, request } => {
+                let ours = self
+                    .download
+                    .as_ref()
+                    .is_some_and(|d| d.segment == segment && d.request == request);
+                if ours {
+                    self.download = None;
+                    self.incoming = None;
+                    Ok(Some(SessionEvent::DownloadAbsent { segment }))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+
+    fn on_data_header(
+        &mut self,
+        segment: SegmentId,
+        request: WireRequestId,
+        byte_length: u64,
+    ) -> Result<Option<SessionEvent>, Violation> {
+        let ours = self
+            .download
+            .as_ref()
+            .is_some_and(|d| d.segment == segment && d.request == request);
+        let cancelled = self.cancelled.contains(&(segment, request));
+        if !ours && !cancelled {
+            return Err(Violation::UnrequestedData { segment });
+        }
+        self.incoming = Some(Incoming {
+            segment,
+            request,
+            announced_bytes: byte_length,
+            received: Vec::new(),
+            received_bytes: 0,
+            keep: ours,
+        });
+        Ok(None)
+    }
+
+    fn on_bytes(&mut self, bytes: &[u8]) -> Result<Option<SessionEvent>, Violation> {
+        let Some(incoming) = self.incoming.as_mut() else {
+            return Err(Violation::UnexpectedBytes);
+        };
+        let received_bytes = incoming.received_bytes + bytes.len() as u64;
+        if received_bytes > incoming.announced_bytes {
+            return Err(Violation::TooManyBytes {
+                announced: incoming.announced_bytes,
+            });
+        }
+        incoming.received_bytes = received_bytes;
+        if !incoming.keep {
+            return Ok(Some(SessionEvent::Discarded {
+                bytes: bytes.len() as u64,
+            }));
+        }
+        incoming.received.extend_from_slice(bytes);
+        Ok(Some(SessionEvent::DownloadProgress {
+            segment: incoming.segment,
+            received_bytes,
+            total_bytes: incoming.announced_bytes,
+        }))
+    }
+
+    fn on_completed(
+        &mut self,
+        segment: SegmentId,
+        request: WireRequestId,
+    ) -> Result<Option<SessionEvent>, Violation> {
+        let matches = |i: &Incoming| i.segment == segment && i.request == request;
+        match self.incoming.take() {
+            Some(incoming) if matches(&incoming) => {
+                if incoming.received_bytes != incoming.announced_bytes {
+                    return Err(Violation::WrongCompletion);
+                }
+                if !incoming.keep {
+                    return Ok(None);
+                }
+                self.download = None;
+                Ok(Some(SessionEvent::DownloadComplete {
+                    segment,
+                    bytes: incoming.received,
+                }))
+            }
+            // Completion of a transfer we cancelled before its header arrived.
+            None if self.cancelled.contains(&(segment, request)) => Ok(None),
+            _ => Err(Violation::WrongCompletion),
+        }
+    }
+
+    /// Messages asking the peer for `segment`. Only one download per peer: the caller makes
+    /// sure none is under way.
+    pub fn request(
+        &mut self,
+        segment: SegmentId,
+        request: WireRequestId,
+        resume_from_bytes: Option<u64>,
+    ) -> Vec<Vec<u8>> {
+        debug_assert!(self.download.is_none(), "one download per peer");
+        self.download = Some(Download { segment, request });
+        self.incoming = None;
+        self.encode(&PeerCommand::SegmentRequest {
+            segment,
+            request,
+            resume_from_bytes,
+        })
+    }
+
+    /// Stops our download, returning the bytes received so far (for an HTTP resume) and the
+    /// messages telling the peer.
+    pub fn cancel_download(&mut self) -> (Vec<u8>, Vec<Vec<u8>>) {
+        let Some(download) = self.download.take() else {
+            return (Vec::new(), Vec::new());
+        };
+        let key = (download.segment, download.request);
+        if self.cancelled.len() == REMEMBERED_CANCELS {
+            self.cancelled.remove(0);
+        }
+        self.cancelled.push(key);
+        let received = match self.incoming.as_mut() {
+            Some(incoming) if (incoming.segment, incoming.request) == key => {
+                incoming.keep = false;
+                std::mem::take(&mut incoming.received)
+            }
+            _ => Vec::new(),
+        };
+        let messages = self.encode(&PeerCommand::CancelSegmentRequest {
+            segment: download.segment,
+            request: download.request,
+        });
+        (received, messages)
+    }
+
+    /// Messages announcing what we hold and what we are loading over HTTP.
+    pub fn announce(&self, loaded: &[SegmentId], http_loading: &[SegmentId]) -> Vec<Vec<u8>> {
+        self.encode(&PeerCommand::SegmentsAnnouncement {
+            loaded: loaded.to_vec(),
+            http_loading: http_loading.to_vec(),
+        })
+    }
+
+    /// The header that starts sending the peer its requested segment (`byte_length` counts
+    /// the bytes that will follow), and the completion message that ends it.
+    pub fn upload_frames(
+        &self,
+        segment: SegmentId,
+        request: WireRequestId,
+        byte_length: u64,
+    ) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let header = self.encode(&PeerCommand::SegmentData {
+            segment,
+            request,
+            byte_length,
+        });
+        let footer = self.encode(&PeerCommand::SegmentDataSendingCompleted { segment, request });
+        (header, footer)
+    }
+
+    /// Tells the peer we do not have what it asked for, ending that request.
+    pub fn absent(&mut self, segment: SegmentId, request: WireRequestId) -> Vec<Vec<u8>> {
+        if self.upload == Some((segment, request)) {
+            self.upload = None;
+        }
+        self.encode(&PeerCommand::SegmentAbsent { segment, request })
+    }
+
+    /// The upload ended (sent or abandoned).
+    pub fn upload_finished(&mut self) {
+        self.upload = None;
+    }
+
+    fn encode(&self, command: &PeerCommand) -> Vec<Vec<u8>> {
+        encode_command(command, self.max_message_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feed(session: &mut PeerSession, command: PeerCommand) -> Result<Option<SessionEvent>, Violation> {
+        let mut last = Ok(None);
+        for message in encode_command(&command, MAX_MESSAGE_BYTES) {
+            last = session.handle_message(&message);
+            if last.is_err() {
+                return last;
+            }
+        }
+        last
+    }
+
+    fn data(segment: SegmentId, request: WireRequestId, byte_length: u64) -> PeerCommand {
+        PeerCommand::SegmentData {
+            segment,
+            request,
+            byte_length,
+        }
+    }
+
+    fn completed(segment: SegmentId, request: WireRequestId) -> PeerCommand {
+        PeerCommand::SegmentDataSendingCompleted { segment, request }
+    }
+
+    #[test]
+    fn announcement_replaces_the_previous_one() {
+        let mut s = PeerSession::new();
+        let announce = |loaded: Vec<u64>, http_loading: Vec<u64>| {
+            PeerCommand::SegmentsAnnouncement {
+                loaded,
+                http_loading,
+            }
+        };
+        feed(&mut s, announce(vec![1, 2, 3], vec![4])).unwrap();
+        assert!(s.has_segment(2) && s.is_loading_over_http(4));
+        feed(&mut s, announce(vec![4], vec![])).unwrap();
+        assert!(!s.has_segment(2) && s.has_segment(4) && !s.is_loading_over_http(4));
+    }
+
+    #[test]
+    fn a_download_completes_with_exactly_the_announced_bytes() {
+        let mut s = PeerSession::new();
+        s.request(7, 1, None);
+        feed(&mut s, data(7, 1, 5)).unwrap();
+        assert_eq!(
+            s.handle_message(&[1, 2, 3]),
+            Ok(Some(SessionEvent::DownloadProgress {
+                segment: 7,
+                received_bytes: 3,
+                total_bytes: 5
+            }))
+        );
+        s.handle_message(&[4, 5]).unwrap();
+        assert_eq!(
+            feed(&mut s, completed(7, 1)),
+            Ok(Some(SessionEvent::DownloadComplete {
+                segment: 7,
+                bytes: vec![1, 2, 3, 4, 5]
+            }))
+        );
+        assert_eq!(s.downloading(), None);
+    }
+
+    #[test]
+    fn extra_bytes_and_early_completion_are_violations() {
+        let mut s = PeerSession::new();
+        s.request(7, 1, None);
+        feed(&mut s, data(7, 1, 2)).unwrap();
+        assert_eq!(
+            s.handle_message(&[1, 2, 3]),
+            Err(Violation::TooManyBytes { announced: 2 })
+        );
+        let mut s = PeerSession::new();
+        s.request(7, 1, None);
+        feed(&mut s, data(7, 1, 2)).unwrap();
+        s.handle_message(&[1]).unwrap();
+        assert_eq!(feed(&mut s, completed(7, 1)), Err(Violation::WrongCompletion));
+    }
+
+    #[test]
+    fn unrequested_transfers_are_violations() {
+        let mut s = PeerSession::new();
+        assert_eq!(s.handle_message(&[1, 2, 3]), Err(Violation::UnexpectedBytes));
+        let mut s = PeerSession::new();
+        s.request(7, 1, None);
+        assert_eq!(
+            feed(&mut s, data(8, 1, 2)),
+            Err(Violation::UnrequestedData { segment: 8 })
+        );
+        let mut s = PeerSession::new();
+        assert_eq!(feed(&mut s, completed(7, 1)), Err(Violation::WrongCompletion));
+    }
+
+    #[test]
+    fn late_bytes_of_a_cancelled_transfer_are_dropped_quietly() {
+        let mut s = PeerSession::new();
+        s.request(7, 1, None);
+        feed(&mut s, data(7, 1, 4)).unwrap();
+        s.handle_message(&[1, 2]).unwrap();
+        let (received, messages) = s.cancel_download();
+        assert_eq!(received, vec![1, 2]);
+        assert_eq!(messages.len(), 1);
+        assert_eq!(
+            s.handle_message(&[3, 4]),
+            Ok(Some(SessionEvent::Discarded { bytes: 2 }))
+        );
+        assert_eq!(feed(&mut s, completed(7, 1)), Ok(None));
+        // Cancelled before the header arrived: the whole transfer may still come.
+        s.request(9, 2, None);
+        s.cancel_download();
+        feed(&mut s, data(9, 2, 1)).unwrap();
+        assert_eq!(
+            s.handle_message(&[0]),
+            Ok(Some(SessionEvent::Discarded { bytes: 1 }))
+        );
+        assert_eq!(feed(&mut s, completed(9, 2)), Ok(None));
+    }
+
+    #[test]
+    fn absent_ends_our_download_and_cancel_ends_its_upload() {
+        let mut s = PeerSession::new();
+        s.request(3, 4, None);
+        assert_eq!(
+            feed(
+                &mut s,
+                PeerCommand::SegmentAbsent {
+                    segment: 3,
+                    request: 4
+                }
+            ),
+            Ok(Some(SessionEvent::DownloadAbsent { segment: 3 }))
+        );
+        feed(
+            &mut s,
+            PeerCommand::SegmentRequest {
+                segment: 5,
+                request: 9,
+                resume_from_bytes: None,
+            },
+        )
+        .unwrap();
+        assert_eq!(s.uploading(), Some((5, 9)));
+        let cancel = |request| PeerCommand::CancelSegmentRequest {
+            segment: 5,
+            request,
+        };
+        assert_eq!(feed(&mut s, cancel(8)), Ok(None), "other request id: ignored");
+        assert_eq!(
+            feed(&mut s, cancel(9)),
+            Ok(Some(SessionEvent::UploadCancelled))
+        );
+        assert_eq!(s.uploading(), None);
+    }
+
+    #[test]
+    fn oversized_announcements_are_violations() {
+        let mut s = PeerSession::new();
+        let loaded = (0..=MAX_ANNOUNCED_SEGMENTS as u64).collect();
+        let result = feed(
+            &mut s,
+            PeerCommand::SegmentsAnnouncement {
+                loaded,
+                http_loading: vec![],
+            },
+        );
+        assert!(
+            matches!(result, Err(Violation::OversizedAnnouncement { .. }) | Err(Violation::Wire(_))),
+            "{result:?}"
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! Throughput estimates: an exponentially weighted moving average pair in the manner of
+//! hls.js's `EwmaBandWidthEstimator`, where each sample weighs as much as the seconds it took,
+//! and the estimate is the lower of a fast and a slow average (quick to drop, slow to rise).
+//!
+//! One estimator is kept per source (the origin, each peer) so that a slow peer does not drag
+//! down what the origin is known to deliver.
+
+use crate::time::Duration;
+
+/// An exponentially weighted moving average whose samples carry a weight (seconds).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ewma {
+    alpha: f64,
+    estimate: f64,
+    total_weight: f64,
+}
+
+impl Ewma {
+    /// An average in which a sample's influence halves every `half_life` units of weight.
+    pub fn new(half_life: f64) -> Self {
+        let alpha = if half_life > 0.0 {
+            (0.5f64.ln() / half_life).exp()
+        } else {
+            0.0
+        };
+        Ewma {
+            alpha,
+            estimate: 0.0,
+            total_weight: 0.0,
+        }
+    }
+
+    pub fn sample(&mut self, weight: f64, value: f64) {
+        let adjusted_alpha = self.alpha.powf(weight);
+        self.estimate = value * (1.0 - adjusted_alpha) + adjusted_alpha * self.estimate;
+        self.total_weight += weight;
+    }
+
+    pub fn total_weight(&self) -> f64 {
+        self.total_weight
+    }
+
+    /// The average, corrected for starting at zero (without the correction the first samples
+    /// would be pulled towards 0).
+    pub fn estimate(&self) -> f64 {
+        if self.alpha == 0.0 {
+            return self.estimate;
+        }
+        let zero_factor = 1.0 - self.alpha.powf(self.total_weight);
+        if zero_factor > 0.0 {
+            self.estimate / zero_factor
+        } else {
+            self.estimate
+        }
+    }
+}
+
+/// Transfers shorter than this are counted as lasting this long: timers are coarse and a
+/// tiny transfer would otherwise claim an absurd speed (hls.js uses the same floor).
+const MIN_SAMPLE: Duration = Duration::from_millis(50);
+
+/// Weight below which the estimator has seen too little to say anything.
+const MIN_TOTAL_WEIGHT_S: f64 = 0.001;
+
+/// Bits per second delivered by one source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BandwidthEstimator {
+    fast: Ewma,
+    slow: Ewma,
+}
+
+impl BandwidthEstimator {
+    /// hls.js's VOD half-lives: 3 s for the fast average, 9 s for the slow one.
+    pub fn new() -> Self {
+        Self::with_half_lives(3.0, 9.0)
+    }
+
+    pub fn with_half_lives(fast_s: f64, slow_s: f64) -> Self {
+        BandwidthEstimator {
+            fast: Ewma::new(fast_s),
+            slow: Ewma::new(slow_s),
+        }
+    }
+
+    /// Records that `bytes` took `elapsed` to arrive.
+    pub fn sample(&mut self, elapsed: Duration, bytes: u64) {
+        let seconds = elapsed.max(MIN_SAMPLE).as_secs_f64();
+        let bits_per_second = bytes as f64 * 8.0 / seconds;
+        self.fast.sample(seconds, bits_per_second);
+        self.slow.sample(seconds, bits_per_second);
+    }
+
+    /// The estimate in bits per second, once anything was measured.
+    pub fn estimate_bps(&self) -> Option<f64> {
+        (self.fast.total_weight() >= MIN_TOTAL_WEIGHT_S)
+            .then(|| self.fast.estimate().min(self.slow.estimate()))
+    }
+}
+
+impl Default for BandwidthEstimator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_sample_is_its_own_estimate() {
+        let mut e = BandwidthEstimator::new();
+        assert_eq!(e.estimate_bps(), None);
+        e.sample(Duration::from_secs(1), 125_000);
+        let bps = e.estimate_bps().unwrap();
+        assert!((bps - 1_000_000.0).abs() < 1e-6, "{bps}");
+    }
+
+    #[test]
+    fn drops_fast_rises_slowly() {
+        let mut e = BandwidthEstimator::new();
+        for _ in 0..10 {
+            e.sample(Duration::from_secs(1), 1_000_000); // 8 Mbps
+        }
+        e.sample(Duration::from_secs(2), 250_000); // 1 Mbps for 2 s
+        let after_drop = e.estimate_bps().unwrap();
+        assert!(after_drop < 6_000_000.0, "{after_drop}");
+        let mut rising = BandwidthEstimator::new();
+        for _ in 0..10 {
+            rising.sample(Duration::from_secs(1), 125_000); // 1 Mbps
+        }
+        rising.sample(Duration::from_secs(2), 2_000_000); // 8 Mbps for 2 s
+        let after_rise = rising.estimate_bps().unwrap();
+        // The slow average holds the estimate back more than the fast one lets it drop.
+        assert!(after_rise - 1_000_000.0 < 8_000_000.0 - after_drop, "{after_rise}");
+    }
+
+    #[test]
+    fn tiny_transfers_are_floored() {
+        let mut e = BandwidthEstimator::new();
+        e.sample(Duration::ZERO, 1000);
+        assert_eq!(e.estimate_bps().unwrap().round(), 160_000.0);
+    }
+}
