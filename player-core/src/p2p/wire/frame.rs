@@ -41,9 +41,9 @@ fn framed(start: &[u8], body: &[u8], end: &[u8]) -> Vec<u8> {
 /// Frames a command body into one message, or into parts when the framed body would exceed
 /// `max_message_bytes`.
 ///
-/// Parts are the package's: as few equal slices (the last may be shorter, even empty) as its
+/// Parts are the package's: equal slices (the last may be shorter, even empty), as many as its
 /// arithmetic finds, which keeps every message within the max whenever
-/// `max_message_bytes >= 8 * (parts + 1)`, true for any max of a few hundred bytes or more; with
+/// `max >= 8 * (ceil(body / max) + 1)`, true for any max of a few hundred bytes or more; with
 /// tinier maxima parts can exceed it, as the package's do. A max of 0 is taken as 1.
 pub(crate) fn frame_body(body: &[u8], max_message_bytes: usize) -> Vec<Vec<u8>> {
     let max = max_message_bytes.max(1);

@@ -2,6 +2,8 @@
 //! starts with a header byte whose high nibble is the item type; what the low nibble means depends
 //! on the type.
 
+use std::collections::BTreeMap;
+
 use super::WireError;
 
 /// Item type of a signed integer: the header's low nibble counts the big-endian magnitude bytes
@@ -142,7 +144,8 @@ pub(crate) fn read_similar_int_array(
 /// past the 255th are left out (their ids are counted in the return value).
 pub(crate) fn write_similar_int_array(out: &mut Vec<u8>, ids: &[u64]) -> usize {
     let mut groups: Vec<(u64, Vec<u8>)> = Vec::new();
-    let mut index: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    // A BTreeMap, not a HashMap: no hasher seeded from OS randomness in the core.
+    let mut index: BTreeMap<u64, usize> = BTreeMap::new();
     for &id in ids {
         let common = id & !0xff;
         let slot = *index.entry(common).or_insert_with(|| {
