@@ -1,0 +1,3 @@
+//! Peer-to-peer segment sharing, wire-compatible with p2p-media-loader v2.
+
+pub mod wire;
