@@ -8,6 +8,7 @@ pub mod config;
 pub mod hls;
 pub mod player;
 pub mod schedule;
+pub mod swarm;
 pub mod time;
 
 pub use config::Config;
