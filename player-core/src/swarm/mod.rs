@@ -6,8 +6,13 @@
 //! WebRTC facts and drains for orders.
 
 pub mod id;
+pub mod tracker;
+pub mod wire;
 
 pub use id::{
     info_hash, manifest_swarm_id, new_peer_id, peertube_stream_swarm_id, playlist_streams,
     stream_swarm_id, StreamIdentity, StreamType,
+};
+pub use tracker::{
+    ConnectionId, SocketState, TrackerAction, TrackerClient, TrackerConfig, TrackerId,
 };
