@@ -124,6 +124,18 @@ pub fn peertube_stream_swarm_id(
     }
 }
 
+/// PeerTube's resolution id of a variant, as its player maps an hls.js level to a video
+/// file: `min(width, height)` (`levelLabelHandler` in PeerTube's
+/// `client/src/assets/player/shared/player-options-builder/hls-options-builder.ts`), so a
+/// 1280x720 and a 720x1280 file are both 720; 0 when the variant has no RESOLUTION (an
+/// audio-only file, PeerTube's `VideoResolution.H_NOVIDEO`).
+pub fn peertube_resolution(variant: &Variant) -> u32 {
+    variant
+        .resolution
+        .map(|r| u32::try_from(r.width.min(r.height)).unwrap_or(u32::MAX))
+        .unwrap_or(0)
+}
+
 /// Our peer id prefix, in p2p-media-loader's style (`-PM0203-` for 2.3.x): `-SH` then the
 /// crate's major and minor version, two digits each.
 pub fn peer_id_prefix() -> String {
@@ -640,6 +652,15 @@ mod tests {
         assert_eq!(&a[..8], b"-SH0001-");
         assert!(a[8..].iter().all(u8::is_ascii_alphanumeric));
         assert_eq!(new_peer_id(&mut fastrand::Rng::with_seed(7)), a);
+    }
+
+    #[test]
+    fn peertube_resolution_is_the_smaller_side() {
+        let m = master(
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1,RESOLUTION=720x1280\na.m3u8\n#EXT-X-STREAM-INF:BANDWIDTH=1\nb.m3u8\n",
+        );
+        assert_eq!(peertube_resolution(&m.variants[0]), 720);
+        assert_eq!(peertube_resolution(&m.variants[1]), 0);
     }
 
     #[test]

@@ -10,8 +10,8 @@ pub mod tracker;
 pub mod wire;
 
 pub use id::{
-    info_hash, manifest_swarm_id, new_peer_id, peertube_stream_swarm_id, playlist_streams,
-    stream_swarm_id, StreamIdentity, StreamType,
+    info_hash, manifest_swarm_id, new_peer_id, peertube_resolution, peertube_stream_swarm_id,
+    playlist_streams, stream_swarm_id, StreamIdentity, StreamType,
 };
 pub use tracker::{
     ConnectionId, SocketState, TrackerAction, TrackerClient, TrackerConfig, TrackerId,
