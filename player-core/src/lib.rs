@@ -9,6 +9,7 @@ pub mod hls;
 pub mod p2p;
 pub mod player;
 pub mod schedule;
+pub mod swarm;
 pub mod time;
 
 pub use config::Config;

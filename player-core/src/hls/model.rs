@@ -51,6 +51,9 @@ pub struct Variant {
     pub resolution: Option<Resolution>,
     pub codecs: Option<String>,
     pub frame_rate: Option<f64>,
+    /// `VIDEO-RANGE` (`SDR`, `HLG`, `PQ`) as written: p2p-media-loader hashes it into the
+    /// variant's swarm identity.
+    pub video_range: Option<String>,
     /// GROUP-ID of the audio renditions this variant plays with.
     pub audio_group: Option<String>,
     pub subtitles_group: Option<String>,

@@ -111,6 +111,11 @@ fn build_multivariant(
                 }),
                 codecs: v.codecs,
                 frame_rate: v.frame_rate,
+                video_range: v
+                    .other_attributes
+                    .as_ref()
+                    .and_then(|attrs| attrs.get("VIDEO-RANGE"))
+                    .map(|value| value.as_str().to_owned()),
                 audio_group: v.audio,
                 subtitles_group: v.subtitles,
             })

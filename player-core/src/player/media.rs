@@ -89,6 +89,7 @@ mod tests {
             resolution: None,
             codecs: None,
             frame_rate: None,
+            video_range: None,
             audio_group: None,
             subtitles_group: None,
         }
