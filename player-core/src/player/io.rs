@@ -99,9 +99,15 @@ pub enum Input {
     /// The tracker WebSocket closed or failed.
     TrackerClosed { tracker: TrackerId },
     /// The SDP offer ordered by [`Output::CreateOffer`], with every ICE candidate in it.
-    OfferCreated { connection: ConnectionId, sdp: String },
+    OfferCreated {
+        connection: ConnectionId,
+        sdp: String,
+    },
     /// The SDP answer ordered by [`Output::AcceptOffer`], with every ICE candidate in it.
-    AnswerCreated { connection: ConnectionId, sdp: String },
+    AnswerCreated {
+        connection: ConnectionId,
+        sdp: String,
+    },
     /// The peer connection's data channel is open.
     PeerOpened { connection: ConnectionId },
     /// One data-channel message from the peer.

@@ -229,9 +229,11 @@ impl Player {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        let segment = stream.slots.segments.iter().position(
-            |slot| matches!(*slot, Slot::Appending { request: r } if r == request),
-        );
+        let segment = stream
+            .slots
+            .segments
+            .iter()
+            .position(|slot| matches!(*slot, Slot::Appending { request: r } if r == request));
         let Some(slot) = stream.slots.find_request(request) else {
             return;
         };

@@ -135,8 +135,12 @@ impl Player {
             return;
         }
         let now = self.now;
+        let peers = self.open_peer_count();
         let traffic = &mut self.traffic;
-        if traffic.reported_at.is_some_and(|at| now < at + STATS_INTERVAL) {
+        if traffic
+            .reported_at
+            .is_some_and(|at| now < at + STATS_INTERVAL)
+        {
             return;
         }
         let elapsed_s = traffic
@@ -157,7 +161,7 @@ impl Player {
             p2p_down_bps: speed(traffic.p2p_down_bytes, down_before),
             p2p_up_bytes: traffic.p2p_up_bytes,
             p2p_up_bps: speed(traffic.p2p_up_bytes, up_before),
-            peers: self.open_peer_count(),
+            peers,
         };
         traffic.reported = (
             traffic.http_bytes,
@@ -170,7 +174,11 @@ impl Player {
 
     pub(super) fn next_stats_at(&self) -> Option<Instant> {
         self.stream.as_ref()?;
-        Some(self.traffic.reported_at.map_or(self.now, |at| at + STATS_INTERVAL))
+        Some(
+            self.traffic
+                .reported_at
+                .map_or(self.now, |at| at + STATS_INTERVAL),
+        )
     }
 
     pub(super) fn count_http_bytes(&mut self, bytes: u64) {
@@ -235,7 +243,11 @@ impl Player {
         if let Some(uuid) = self.config.p2p.peertube_video_uuid.as_deref() {
             let resolution = variant.and_then(|v| v.resolution).map_or(0, |r| r.height);
             let resolution = u32::try_from(resolution).unwrap_or(0);
-            return Some(id::peertube_stream_swarm_id(uuid, StreamType::Main, resolution));
+            return Some(id::peertube_stream_swarm_id(
+                uuid,
+                StreamType::Main,
+                resolution,
+            ));
         }
         // The URL as requested: redirects are not visible to the core, so a swarm behind a
         // redirect needs `swarmId` to meet p2p-media-loader viewers.
@@ -265,14 +277,18 @@ impl Player {
             });
         }
         for request in swarm.downloads.keys() {
-            if let Some(slot) = self.stream.as_mut().and_then(|s| s.slots.find_request(*request))
+            if let Some(slot) = self
+                .stream
+                .as_mut()
+                .and_then(|s| s.slots.find_request(*request))
             {
                 *slot = Slot::NEW;
             }
         }
         for body in swarm.store.clear() {
             if !self.body_awaits_append(body) {
-                self.outputs.push_back(Output::ReleaseBody { request: body });
+                self.outputs
+                    .push_back(Output::ReleaseBody { request: body });
             }
         }
     }
@@ -359,7 +375,9 @@ impl Player {
             Input::AnswerCreated { connection, sdp } => {
                 self.with_swarm(|_, s| s.tracker.handle_answer_created(now, connection, sdp))
             }
-            Input::PeerOpened { connection } => self.with_swarm(|p, s| p.on_peer_opened(s, connection)),
+            Input::PeerOpened { connection } => {
+                self.with_swarm(|p, s| p.on_peer_opened(s, connection))
+            }
             Input::PeerMessage { connection, bytes } => {
                 self.with_swarm(|p, s| p.on_peer_message(s, connection, &bytes))
             }
@@ -374,7 +392,11 @@ impl Player {
                 ..
             } => {
                 self.traffic.p2p_up_bytes += sent_bytes;
-                if let Some(peer) = self.swarm.as_mut().and_then(|s| s.peers.get_mut(&connection)) {
+                if let Some(peer) = self
+                    .swarm
+                    .as_mut()
+                    .and_then(|s| s.peers.get_mut(&connection))
+                {
                     peer.session.upload_finished();
                 }
             }
@@ -398,7 +420,9 @@ impl Player {
         };
         peer.open = true;
         let (loaded, http_loading) = self.announcement(swarm);
-        let messages = swarm.peers[&connection].session.announce(&loaded, &http_loading);
+        let messages = swarm.peers[&connection]
+            .session
+            .announce(&loaded, &http_loading);
         self.send(connection, messages);
         let peers = swarm.peers.values().filter(|p| p.open).count();
         self.event(Event::PeerConnected { connection, peers });
@@ -465,10 +489,20 @@ impl Player {
     }
 
     fn on_violation(&mut self, swarm: &mut Swarm, connection: ConnectionId, violation: Violation) {
-        self.drop_peer(swarm, connection, format!("protocol violation: {violation}"), true);
+        self.drop_peer(
+            swarm,
+            connection,
+            format!("protocol violation: {violation}"),
+            true,
+        );
     }
 
-    fn on_session_event(&mut self, swarm: &mut Swarm, connection: ConnectionId, event: SessionEvent) {
+    fn on_session_event(
+        &mut self,
+        swarm: &mut Swarm,
+        connection: ConnectionId,
+        event: SessionEvent,
+    ) {
         let now = self.now;
         match event {
             SessionEvent::Announced => {}
@@ -530,7 +564,12 @@ impl Player {
     fn segment_length(&self, segment: SegmentId) -> Option<u64> {
         let stream = self.stream.as_ref()?;
         let index = usize::try_from(segment).ok()?;
-        stream.playlist.segments.get(index)?.byte_range.map(|r| r.length)
+        stream
+            .playlist
+            .segments
+            .get(index)?
+            .byte_range
+            .map(|r| r.length)
     }
 
     fn serve_request(
@@ -616,7 +655,10 @@ impl Player {
             return;
         };
         let segment = &stream.playlist.segments[download.segment];
-        let total = segment.byte_range.map(|r| r.length).or(download.total_bytes);
+        let total = segment
+            .byte_range
+            .map(|r| r.length)
+            .or(download.total_bytes);
         let resume = match total {
             Some(total) if !prefix.is_empty() && (prefix.len() as u64) < total => {
                 resume_range(segment, prefix.len() as u64, total)
@@ -654,7 +696,11 @@ impl Player {
     }
 
     fn reset_slot(&mut self, request: RequestId) {
-        if let Some(slot) = self.stream.as_mut().and_then(|s| s.slots.find_request(request)) {
+        if let Some(slot) = self
+            .stream
+            .as_mut()
+            .and_then(|s| s.slots.find_request(request))
+        {
             *slot = Slot::NEW;
         }
     }
@@ -728,17 +774,6 @@ impl Player {
         self.swarm.is_some()
     }
 
-    /// Number of segment downloads from peers under way.
-    pub(super) fn peer_downloads(&self) -> usize {
-        self.swarm.as_ref().map_or(0, |s| s.downloads.len())
-    }
-
-    pub(super) fn is_peer_download(&self, request: RequestId) -> bool {
-        self.swarm
-            .as_ref()
-            .is_some_and(|s| s.downloads.contains_key(&request))
-    }
-
     /// Cancels a peer download the playhead no longer needs.
     pub(super) fn cancel_peer_download(&mut self, request: RequestId) {
         self.with_swarm(|player, swarm| {
@@ -759,10 +794,10 @@ impl Player {
         };
         let segment = &stream.playlist.segments[index];
         let until_needed_s = (segment.start_s - position_s).max(0.0);
-        let bytes = segment
-            .byte_range
-            .map_or_else(|| estimated_bytes(segment, self.level_bandwidth()), |r| r.length)
-            as f64;
+        let bytes = segment.byte_range.map_or_else(
+            || estimated_bytes(segment, self.level_bandwidth()),
+            |r| r.length,
+        ) as f64;
         let http_time_s = bytes * 8.0 / self.http_bps() + REQUEST_LATENCY_S;
         let stall_s = self.config.p2p.stall_timeout_ms as f64 / 1000.0;
         let urgent_s = stall_s + 2.0 * http_time_s + DEADLINE_MARGIN_S;
@@ -772,8 +807,7 @@ impl Player {
         let p2p_slots_free = swarm.downloads.len() < self.config.p2p.max_concurrent_p2p;
         let mut best: Option<(f64, ConnectionId)> = None;
         for (&connection, peer) in &swarm.peers {
-            if !peer.open || !peer.session.has_segment(id) || peer.session.downloading().is_some()
-            {
+            if !peer.open || !peer.session.has_segment(id) || peer.session.downloading().is_some() {
                 continue;
             }
             let bps = peer.estimate_bps(&self.config.p2p);
@@ -798,9 +832,10 @@ impl Player {
         if open_peers == 0 {
             return Source::Http;
         }
-        let someone_has_it = swarm.peers.values().any(|p| {
-            p.open && (p.session.has_segment(id) || p.session.is_loading_over_http(id))
-        });
+        let someone_has_it = swarm
+            .peers
+            .values()
+            .any(|p| p.open && (p.session.has_segment(id) || p.session.is_loading_over_http(id)));
         if someone_has_it || http_busy {
             return Source::Wait;
         }
@@ -896,12 +931,14 @@ impl Player {
             .and_then(|s| s.playlist.segment_index_at(self.snapshot.position_s))
             .unwrap_or(0) as SegmentId;
         let Some(swarm) = self.swarm.as_mut() else {
-            self.outputs.push_back(Output::ReleaseBody { request: body });
+            self.outputs
+                .push_back(Output::ReleaseBody { request: body });
             return;
         };
         let stored = StoredSegment { body, bytes };
         for released in swarm.store.insert(index as SegmentId, stored, playhead) {
-            self.outputs.push_back(Output::ReleaseBody { request: released });
+            self.outputs
+                .push_back(Output::ReleaseBody { request: released });
         }
     }
 

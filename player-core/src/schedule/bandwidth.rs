@@ -132,7 +132,10 @@ mod tests {
         rising.sample(Duration::from_secs(2), 2_000_000); // 8 Mbps for 2 s
         let after_rise = rising.estimate_bps().unwrap();
         // The slow average holds the estimate back more than the fast one lets it drop.
-        assert!(after_rise - 1_000_000.0 < 8_000_000.0 - after_drop, "{after_rise}");
+        assert!(
+            after_rise - 1_000_000.0 < 8_000_000.0 - after_drop,
+            "{after_rise}"
+        );
     }
 
     #[test]

@@ -30,10 +30,6 @@ pub(crate) enum Slot {
 impl Slot {
     pub const NEW: Slot = Slot::Idle { failed_attempts: 0 };
 
-    pub fn is_fetching(self) -> bool {
-        matches!(self, Slot::Fetching { .. })
-    }
-
     /// A retry whose wait is over becomes idle again, keeping its count of failures.
     pub fn wake_if_retry_due(&mut self, now: Instant) {
         if let Slot::WaitingRetry {
@@ -67,20 +63,6 @@ impl SlotTable {
             inits: vec![Slot::NEW; playlist.init_segments.len()],
             evictions: vec![0; playlist.segments.len()],
         }
-    }
-
-    /// Requests currently under way.
-    pub fn fetching_count(&self) -> usize {
-        self.segments
-            .iter()
-            .chain(&self.inits)
-            .filter(|s| s.is_fetching())
-            .count()
-    }
-
-    /// Segment downloads under way (init segments not counted).
-    pub fn fetching_segment_count(&self) -> usize {
-        self.segments.iter().filter(|s| s.is_fetching()).count()
     }
 
     /// Seconds of media loaded (fetched, appending or appended) contiguously from segment

@@ -16,10 +16,20 @@ use super::wire::{self, AnnounceEvent, FrameError, Id20, OutgoingOffer, TrackerF
 
 /// One tracker URL (its index in [`TrackerConfig::urls`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct TrackerId(pub u32);
 
 /// One RTCPeerConnection, allocated by the [`TrackerClient`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(transparent)
+)]
 pub struct ConnectionId(pub u32);
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -526,6 +526,10 @@ impl Sim {
             }
             Output::Event(event) => self.log.events.push((now, event)),
             Output::Timeout { .. } => unreachable!("handled by drain"),
+            // This harness simulates one viewer without trackers: P2P must stay silent.
+            other => self
+                .violations
+                .push(format!("P2P order without a configured tracker: {other:?}")),
         }
     }
 
