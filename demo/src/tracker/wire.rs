@@ -289,8 +289,8 @@ pub struct AnnounceReply {
     pub complete: usize,
     pub incomplete: usize,
     pub action: &'static str,
-    pub info_hash: InfoHash,
     pub interval: u64,
+    pub info_hash: InfoHash,
 }
 
 /// An offer relayed to a chosen peer; `peer_id` is the offerer.
@@ -343,6 +343,8 @@ pub struct ScrapeFile {
 
 #[derive(Debug, serde::Serialize)]
 pub struct ScrapeFlags {
+    /// The announce interval. (bittorrent-tracker puts its HTTP interval here, five times its
+    /// WebSocket one; its own client ignores the field.)
     pub min_request_interval: u64,
 }
 
@@ -529,7 +531,7 @@ mod tests {
         assert_eq!(
             to_text(&reply),
             format!(
-                r#"{{"complete":1,"incomplete":2,"action":"announce","info_hash":"{}","interval":120}}"#,
+                r#"{{"complete":1,"incomplete":2,"action":"announce","interval":120,"info_hash":"{}"}}"#,
                 id('h')
             )
         );
