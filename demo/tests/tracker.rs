@@ -525,6 +525,37 @@ async fn per_socket_swarm_limit_is_enforced() {
 }
 
 #[tokio::test]
+async fn a_peer_that_stops_reading_is_dropped_not_waited_for() {
+    let config = TrackerConfig {
+        send_queue: 4,
+        ..TrackerConfig::default()
+    };
+    let server = Server::start(Some(config)).await;
+    let tracker = server.running.tracker.clone().unwrap();
+    let h = id("swarm");
+    // A announces, then never reads again.
+    let mut stuck = server.client().await;
+    stuck.announce(&h, &id("stuck"), json!({})).await;
+    let mut busy = server.client().await;
+    busy.announce(&h, &id("busy"), json!({})).await;
+
+    // Each announce relays a ~60 KB offer to A. Once the kernel's socket buffers are full the
+    // tracker's queue for A fills and A is closed, while B keeps getting its replies. The bound
+    // only guards against a tracker that never gives up (far more than any socket buffer).
+    let sdp = "s".repeat(60_000);
+    let big_offer = json!({"offers": [{"offer": {"type": "offer", "sdp": sdp}, "offer_id": id("o")}], "numwant": 1});
+    let mut sent = 0;
+    while tracker.connection_count() == 2 {
+        assert!(sent < 3_000, "a non-reading peer was never dropped");
+        busy.announce(&h, &id("busy"), big_offer.clone()).await;
+        sent += 1;
+    }
+    // Its peer left with it: B is alone in the swarm.
+    assert_eq!(busy.scrape(&h).await["incomplete"], 1);
+    drop(stuck);
+}
+
+#[tokio::test]
 async fn shutdown_closes_tracker_sockets_with_going_away() {
     let server = Server::default().await;
     let mut a = server.client().await;
