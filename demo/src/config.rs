@@ -5,6 +5,9 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::tracker::{TrackerConfig, TRACKER_PATH};
 
 /// Repository root as seen at compile time (`demo/`'s parent), the default for `--root`.
 pub fn default_root() -> PathBuf {
@@ -38,7 +41,7 @@ impl Mount {
 }
 
 /// Prefixes the server routes itself and that a mount must not shadow.
-pub const RESERVED_PREFIXES: [&str; 3] = ["/pkg", "/media", "/__control"];
+pub const RESERVED_PREFIXES: [&str; 4] = ["/pkg", "/media", "/__control", TRACKER_PATH];
 
 fn normalize_prefix(prefix: &str) -> Result<String, String> {
     let trimmed = prefix.trim_end_matches('/');
@@ -68,6 +71,8 @@ pub struct ServerConfig {
     pub test_control: bool,
     /// Logs one line per request to stderr (never client addresses).
     pub verbose: bool,
+    /// The WebTorrent tracker at `/tracker`; `None` turns it off (`--no-tracker`).
+    pub tracker: Option<TrackerConfig>,
 }
 
 impl ServerConfig {
@@ -82,6 +87,7 @@ impl ServerConfig {
             mounts: Vec::new(),
             test_control: false,
             verbose: false,
+            tracker: Some(TrackerConfig::default()),
         }
     }
 
@@ -107,7 +113,8 @@ impl ServerConfig {
 #[derive(Debug, Clone)]
 pub enum Command {
     Help,
-    Run(CliOptions),
+    /// Boxed: the options are large next to `Help`.
+    Run(Box<CliOptions>),
 }
 
 #[derive(Debug, Clone)]
@@ -132,7 +139,12 @@ OPTIONS:
     --mount /prefix=DIR  Also serve DIR under /prefix (repeatable; relative DIR is from <root>)
     --test-control       Enable /__control/ routes (fault injection, request log) for tests
     --no-generate        Do not check or generate the sample media at start
-    --verbose            Log each request (method, path, range, status) to stderr
+    --no-tracker         Do not run the WebTorrent tracker at /tracker
+    --tracker-interval-s SECONDS
+                         Re-announce interval the tracker tells clients (default 120);
+                         peers silent for 10 intervals are dropped
+    --verbose            Log each request (method, path, range, status) and tracker swarm
+                         changes (info hash, peer counts; never addresses) to stderr
     -h, --help           Print this help
 
 ROUTES:
@@ -142,10 +154,12 @@ ROUTES:
     /__control/faults    POST {\"path\",\"range_start\"?,\"status\",\"count\"?}  (--test-control)
     /__control/requests  GET: JSON log of requests served                (--test-control)
     /__control/reset     POST: clear faults and the request log          (--test-control)
+    /tracker             WebTorrent WebSocket tracker, ws://HOST:PORT/tracker (unless --no-tracker)
 
 On start (unless --no-generate) the sample media is generated with ffmpeg into
 <media-dir>/vod/ if missing or outdated; later starts reuse it.
-The first line on stdout is `Shoal demo running at http://HOST:PORT/`.
+The first line on stdout is `Shoal demo running at http://HOST:PORT/`; with the tracker on,
+the second is `Shoal tracker at ws://HOST:PORT/tracker`.
 ";
 
 /// Parses arguments (without the program name).
@@ -163,6 +177,8 @@ where
     let mut test_control = false;
     let mut no_generate = false;
     let mut verbose = false;
+    let mut no_tracker = false;
+    let mut tracker_interval: Option<Duration> = None;
 
     let mut args = args.into_iter().map(Into::into);
     while let Some(arg) = args.next() {
@@ -194,9 +210,24 @@ where
             "--media-dir" => media_dir = Some(PathBuf::from(value("--media-dir")?)),
             "--pkg-dir" => pkg_dir = Some(PathBuf::from(value("--pkg-dir")?)),
             "--mount" => mount_specs.push(value("--mount")?),
-            "--test-control" | "--no-generate" | "--verbose" if inline.is_some() => {
+            "--tracker-interval-s" => {
+                let v = value("--tracker-interval-s")?;
+                let seconds: u64 = v
+                    .parse()
+                    .ok()
+                    // Clients turn it into milliseconds; keep that far from overflowing.
+                    .filter(|s| (1..=86_400).contains(s))
+                    .ok_or_else(|| {
+                        format!("--tracker-interval-s: expected 1..=86400 seconds, got {v:?}")
+                    })?;
+                tracker_interval = Some(Duration::from_secs(seconds));
+            }
+            "--test-control" | "--no-generate" | "--verbose" | "--no-tracker"
+                if inline.is_some() =>
+            {
                 return Err(format!("{flag} takes no value"))
             }
+            "--no-tracker" => no_tracker = true,
             "--test-control" => test_control = true,
             "--no-generate" => no_generate = true,
             "--verbose" => verbose = true,
@@ -224,11 +255,19 @@ where
         .collect::<Result<_, _>>()?;
     server.test_control = test_control;
     server.verbose = verbose;
+    server.tracker = match (no_tracker, tracker_interval) {
+        (true, Some(_)) => {
+            return Err("--tracker-interval-s has no effect with --no-tracker".into());
+        }
+        (true, None) => None,
+        (false, None) => Some(TrackerConfig::default()),
+        (false, Some(interval)) => Some(TrackerConfig::with_interval(interval)),
+    };
     server.validate()?;
-    Ok(Command::Run(CliOptions {
+    Ok(Command::Run(Box::new(CliOptions {
         server,
         no_generate,
-    }))
+    })))
 }
 
 #[cfg(test)]
@@ -237,7 +276,7 @@ mod tests {
 
     fn run(args: &[&str]) -> CliOptions {
         match parse_args(args.iter().copied()).unwrap() {
-            Command::Run(o) => o,
+            Command::Run(o) => *o,
             Command::Help => panic!("unexpected help"),
         }
     }
@@ -251,6 +290,26 @@ mod tests {
         assert_eq!(o.server.media_dir, Path::new("/r/demo/media"));
         assert_eq!(o.server.pkg_dir, Path::new("/r/player-wasm/pkg"));
         assert!(!o.server.test_control && !o.no_generate && !o.server.verbose);
+        assert_eq!(o.server.tracker, Some(TrackerConfig::default()));
+    }
+
+    #[test]
+    fn tracker_flags() {
+        let o = run(&["--tracker-interval-s", "30"]);
+        let tracker = o.server.tracker.unwrap();
+        assert_eq!(tracker.interval, Duration::from_secs(30));
+        assert_eq!(tracker.peer_timeout, Duration::from_secs(300));
+        assert_eq!(run(&["--no-tracker"]).server.tracker, None);
+        for bad in [
+            &["--tracker-interval-s", "0"][..],
+            &["--tracker-interval-s", "x"],
+            &["--tracker-interval-s=86401"],
+            &["--no-tracker", "--tracker-interval-s", "5"],
+            &["--no-tracker=1"],
+            &["--mount", "/tracker=dir"],
+        ] {
+            assert!(parse_args(bad.iter().copied()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

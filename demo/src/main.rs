@@ -53,6 +53,9 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         let mut server = shoal_demo::serve(options.server).await?;
         println!("Shoal demo running at {}", server.url());
+        if let Some(url) = server.tracker_url() {
+            println!("Shoal tracker at {url}");
+        }
         // Tests read this line through a pipe, where stdout is block-buffered.
         std::io::stdout().flush()?;
         let stop = server.take_shutdown();
@@ -63,8 +66,8 @@ fn main() -> ExitCode {
                 if let Some(stop) = stop {
                     let _ = stop.send(());
                 }
-                // Graceful shutdown waits for open connections; a browser tab (or, later, a
-                // tracker WebSocket) may hold one indefinitely, so bound the wait.
+                // Graceful shutdown waits for open connections; a browser tab may hold one
+                // indefinitely, so bound the wait.
                 match tokio::time::timeout(SHUTDOWN_GRACE, stopped).await {
                     Ok(result) => result,
                     Err(_) => {

@@ -1,4 +1,5 @@
-//! The HTTP origin: routing, static files with Range, CORS, content types and caching headers.
+//! The HTTP origin: routing, static files with Range, CORS, content types and caching headers;
+//! it also mounts the WebTorrent tracker (`crate::tracker`) at `/tracker` on the same port.
 //!
 //! Files are served by tower-http's `ServeDir`, which implements conditional requests and single
 //! byte ranges (206/416) correctly; this module only adds what a browser-based HLS player needs
@@ -24,6 +25,7 @@ use tower_http::services::ServeDir;
 
 use crate::config::ServerConfig;
 use crate::control::{self, ControlState};
+use crate::tracker::{Tracker, TRACKER_PATH};
 
 /// Content types the player and browsers care about, by lowercase file extension. Anything else
 /// keeps ServeDir's guess. Media types are fixed here because guessers disagree on `.ts`
@@ -118,7 +120,8 @@ fn serve_dir(dir: &Path) -> ServeDir {
 }
 
 /// Builds the whole application. Public so a later `--live` mode or tests can extend it.
-pub fn app(config: &ServerConfig, control: Arc<ControlState>) -> Router {
+/// `tracker` is served at `/tracker` when given.
+pub fn app(config: &ServerConfig, control: Arc<ControlState>, tracker: Option<&Tracker>) -> Router {
     let mut files = Router::new()
         .nest_service("/pkg", serve_dir(&config.pkg_dir))
         .nest_service("/media", serve_dir(&config.media_dir));
@@ -135,10 +138,11 @@ pub fn app(config: &ServerConfig, control: Arc<ControlState>) -> Router {
             control::observe,
         ));
 
-    Router::new()
-        .nest("/__control", control::router(control))
-        .fallback_service(files)
-        .layer(cors_layer())
+    let mut router = Router::new().nest("/__control", control::router(control));
+    if let Some(tracker) = tracker {
+        router = router.merge(tracker.router());
+    }
+    router.fallback_service(files).layer(cors_layer())
 }
 
 /// A server running in the background of the current tokio runtime.
@@ -146,6 +150,8 @@ pub fn app(config: &ServerConfig, control: Arc<ControlState>) -> Router {
 pub struct RunningServer {
     /// The bound address (with the real port when 0 was asked for).
     pub addr: SocketAddr,
+    /// The tracker, when enabled (for its URL and for tests).
+    pub tracker: Option<Tracker>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<io::Result<()>>,
 }
@@ -154,6 +160,13 @@ impl RunningServer {
     /// `http://ADDR/` with a trailing slash.
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
+    }
+
+    /// `ws://ADDR/tracker` when the tracker runs.
+    pub fn tracker_url(&self) -> Option<String> {
+        self.tracker
+            .as_ref()
+            .map(|_| format!("ws://{}{TRACKER_PATH}", self.addr))
     }
 
     /// Stops accepting, lets in-flight requests finish, and waits for the server task.
@@ -185,20 +198,30 @@ impl RunningServer {
 pub async fn serve(config: ServerConfig) -> io::Result<RunningServer> {
     config.validate().map_err(io::Error::other)?;
     let control = Arc::new(ControlState::new(config.test_control, config.verbose));
-    let app = app(&config, control);
+    let tracker = config
+        .tracker
+        .clone()
+        .map(|t| Tracker::new(t, config.verbose));
+    let app = app(&config, control, tracker.as_ref());
     let listener = TcpListener::bind((config.host, config.port)).await?;
     let addr = listener.local_addr()?;
     let (tx, rx) = oneshot::channel::<()>();
+    let closing_tracker = tracker.clone();
     let task = tokio::spawn(async move {
         axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 // A dropped sender also means "stop": nobody can ask any more.
                 let _ = rx.await;
+                // Upgraded WebSockets live outside hyper's graceful shutdown; say goodbye.
+                if let Some(tracker) = closing_tracker {
+                    tracker.close_all();
+                }
             })
             .await
     });
     Ok(RunningServer {
         addr,
+        tracker,
         shutdown: Some(tx),
         task,
     })

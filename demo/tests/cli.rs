@@ -1,5 +1,5 @@
-//! Tests of the `shoal-demo` binary itself: the stdout contract other tools parse, `--help`,
-//! argument errors, and a clean stop on SIGTERM.
+//! Tests of the `shoal-demo` binary itself: the stdout contract other tools parse (the running
+//! line, then the tracker line), `--help`, argument errors, and a clean stop on SIGTERM.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -23,6 +23,8 @@ fn help_documents_every_flag() {
         "--test-control",
         "--no-generate",
         "--verbose",
+        "--no-tracker",
+        "--tracker-interval-s",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }
@@ -36,7 +38,7 @@ fn bad_arguments_exit_2() {
 }
 
 #[test]
-fn prints_one_running_line_then_serves() {
+fn prints_the_running_line_then_the_tracker_line_then_serves() {
     let root = tempfile::tempdir().unwrap();
     let fixtures = root.path().join("tests/fixtures/http");
     std::fs::create_dir_all(&fixtures).unwrap();
@@ -60,6 +62,12 @@ fn prints_one_running_line_then_serves() {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
     let port: u16 = url.parse().unwrap();
     assert_ne!(port, 0);
+    line.clear();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(
+        line,
+        format!("Shoal tracker at ws://127.0.0.1:{port}/tracker\n")
+    );
 
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream
@@ -82,6 +90,36 @@ fn prints_one_running_line_then_serves() {
         .success());
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert_eq!(rest, "");
+}
+
+#[test]
+fn no_tracker_prints_only_the_running_line() {
+    let root = tempfile::tempdir().unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--port", "0", "--no-generate", "--no-tracker", "--root"])
+        .arg(root.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert!(
+        line.starts_with("Shoal demo running at http://"),
+        "{line:?}"
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    assert!(child.wait().unwrap().success());
     let mut rest = String::new();
     stdout.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "");
