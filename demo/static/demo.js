@@ -1,5 +1,6 @@
 // The demo page: plays `?src=` (default: the generated sample) with the Shoal player, joins the
-// demo tracker's swarm (`?p2p=0` turns P2P off, `?tracker=` picks another tracker) and shows
+// demo tracker's swarm (`?p2p=0` turns P2P off, `?tracker=` picks other trackers, `?swarmId=`
+// sets p2p-media-loader's swarm id, `?level=` the start level) and shows
 // what it does. Tests read `window.shoalPlayer` and `window.shoalEvents`.
 import { Player } from '/pkg/shoal.js';
 
@@ -19,7 +20,9 @@ const swarmId = params.get('swarmId') ?? undefined;
 
 const events = [];
 window.shoalEvents = events;
-const player = new Player(video, { p2p: { enabled: p2pEnabled, trackers, swarmId } });
+// `?level=N` starts at that rendition (tests use it to meet viewers pinned to one level).
+const startLevel = params.has('level') ? Number(params.get('level')) : undefined;
+const player = new Player(video, { startLevel, p2p: { enabled: p2pEnabled, trackers, swarmId } });
 window.shoalPlayer = player;
 
 let levels = [];

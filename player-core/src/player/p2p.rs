@@ -50,6 +50,11 @@ const PROVEN_AFTER_DELIVERIES: u32 = 2;
 /// in target durations: bounds HTTP prefetch while peers are connected.
 const HTTP_SPREAD_TARGET_DURATIONS: f64 = 3.0;
 
+/// After joining a swarm, HTTP prefetch beyond the urgency window waits this long for the
+/// first peers (a tracker round trip and a WebRTC handshake) before behaving as plain HTTP:
+/// otherwise every viewer would fill its whole forward buffer from the origin at start.
+const PEER_DISCOVERY_GRACE: Duration = Duration::from_secs(3);
+
 /// Raw segment bytes per data-channel message when uploading (the command frames use the
 /// same bound).
 const UPLOAD_CHUNK_BYTES: usize = 16 * 1024;
@@ -119,6 +124,7 @@ pub(super) struct Swarm {
     banned: BTreeSet<[u8; 20]>,
     /// Seed of the per-segment HTTP spread.
     spread_seed: u64,
+    joined_at: Instant,
 }
 
 /// What the scheduler decided for one idle segment.
@@ -226,6 +232,7 @@ impl Player {
             last_announcement: None,
             banned: BTreeSet::new(),
             spread_seed: self.seed ^ 0x9e37_79b9_7f4a_7c15,
+            joined_at: self.now,
         });
     }
 
@@ -829,7 +836,8 @@ impl Player {
             return Source::Http;
         }
         let open_peers = swarm.peers.values().filter(|p| p.open).count();
-        if open_peers == 0 {
+        let discovering = self.now < swarm.joined_at + PEER_DISCOVERY_GRACE;
+        if open_peers == 0 && !discovering {
             return Source::Http;
         }
         let someone_has_it = swarm
