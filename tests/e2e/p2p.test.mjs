@@ -118,3 +118,58 @@ test('four viewers joining a few seconds apart share the video over WebRTC', { t
     await browser.close();
   }
 });
+
+/**
+ * Counts the WebSockets and RTCPeerConnections a page creates, from before its scripts run.
+ * Wraps the constructors and nothing else.
+ */
+async function countConnections(page) {
+  await page.addInitScript(() => {
+    window.__connections = { webSockets: 0, peerConnections: 0 };
+    const NativeWebSocket = window.WebSocket;
+    window.WebSocket = class extends NativeWebSocket {
+      constructor(...args) {
+        super(...args);
+        window.__connections.webSockets += 1;
+      }
+    };
+    const NativePeerConnection = window.RTCPeerConnection;
+    window.RTCPeerConnection = class extends NativePeerConnection {
+      constructor(...args) {
+        super(...args);
+        window.__connections.peerConnections += 1;
+      }
+    };
+  });
+}
+
+test('with p2p=0 no WebSocket and no RTCPeerConnection is opened; with P2P on both are', { timeout: 240_000 }, async () => {
+  const browser = await launchBrowser({ extraArgs: MULTI_PAGE_ARGS });
+  try {
+    const open = async (path) => {
+      const page = await browser.newPage();
+      await countConnections(page);
+      await page.goto(new URL(path, server.url).href, { waitUntil: 'load' });
+      return page;
+    };
+    // Two P2P viewers, so that peer connections are really made (the positive control).
+    const on1 = await open('/?swarmId=p2p-switch');
+    await watchPlayback(on1, { seconds: 2 });
+    const on2 = await open('/?swarmId=p2p-switch');
+    await watchPlayback(on2, { seconds: 2 });
+    const off = await open('/?swarmId=p2p-switch&p2p=0');
+    const report = await watchPlayback(off, { seconds: 8 });
+    assert.equal(report.fatalError, null, `p2p=0 viewer failed: ${show(report.fatalError)}`);
+    assert.ok(report.advanced >= 8, `p2p=0 viewer did not play: ${show(report.state)}`);
+
+    const counts = async (page) => page.evaluate(() => window.__connections);
+    const onCounts = await counts(on2);
+    assert.ok(onCounts.webSockets >= 1, `a P2P viewer opened no tracker socket: ${show(onCounts)}`);
+    assert.ok(onCounts.peerConnections >= 1, `a P2P viewer opened no peer connection: ${show(onCounts)}`);
+    assert.deepEqual(await counts(off), { webSockets: 0, peerConnections: 0 });
+    const offBytes = await segmentBytesBySource(off);
+    assert.equal(offBytes.peer, 0, `the p2p=0 viewer got peer bytes: ${show(offBytes)}`);
+  } finally {
+    await browser.close();
+  }
+});
