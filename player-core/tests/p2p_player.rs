@@ -1,0 +1,525 @@
+//! The whole `Player` facing hostile P2P input, driven by hand: a peer reached through the
+//! tracker that sends garbage, an unknown command or wrong lengths is dropped (and banned),
+//! a tracker that sends garbage loses its socket, and in every case playback goes on over
+//! HTTP. Also: what metered connections and the P2P switch change.
+
+use player_core::p2p::wire::{encode_command, PeerCommand, MAX_MESSAGE_BYTES};
+use player_core::player::{Bytes, FetchOrder, MediaSnapshot};
+use player_core::swarm::wire::encode_binary;
+use player_core::swarm::{ConnectionId, TrackerId};
+use player_core::{Config, Duration, Event, Input, Instant, Output, Player};
+use serde_json::{json, Value};
+
+const PLAYLIST_URL: &str = "https://origin.test/video/index.m3u8";
+const SEGMENTS: usize = 10;
+const SEGMENT_BYTES: u64 = 100_000;
+const TRACKER: TrackerId = TrackerId(0);
+const REMOTE_PEER: &[u8; 20] = b"-PM0203-remotepeer01";
+
+fn media_playlist() -> String {
+    let mut text = String::from(
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-PLAYLIST-TYPE:VOD\n\
+         #EXT-X-MAP:URI=\"video.mp4\",BYTERANGE=\"1000@0\"\n",
+    );
+    for i in 0..SEGMENTS as u64 {
+        let offset = 1000 + i * SEGMENT_BYTES;
+        text.push_str(&format!(
+            "#EXTINF:4.0,\n#EXT-X-BYTERANGE:{SEGMENT_BYTES}@{offset}\nvideo.mp4\n"
+        ));
+    }
+    text.push_str("#EXT-X-ENDLIST\n");
+    text
+}
+
+/// A player and the host's side of it: answers every fetch at once, appends at once.
+struct Host {
+    player: Player,
+    now: Instant,
+    outputs: Vec<Output>,
+    fetches: Vec<FetchOrder>,
+}
+
+impl Host {
+    fn new(config: Config) -> Self {
+        Self::with_first_inputs(config, Vec::new())
+    }
+
+    /// `first` goes in before the load (as the shim reports the network type first).
+    fn with_first_inputs(config: Config, first: Vec<Input>) -> Self {
+        let now = Instant(5_000_000);
+        let mut host = Host {
+            player: Player::new(config, 11, now),
+            now,
+            outputs: Vec::new(),
+            fetches: Vec::new(),
+        };
+        for input in first {
+            host.input(input);
+        }
+        host.input(Input::Load {
+            url: PLAYLIST_URL.into(),
+        });
+        host.input(Input::MediaSourceOpen);
+        host
+    }
+
+    fn p2p_config() -> Config {
+        let mut config = Config::default();
+        config.p2p.trackers = vec!["wss://tracker.test/announce".into()];
+        config
+    }
+
+    fn input(&mut self, input: Input) {
+        self.player.handle_input(self.now, input);
+        self.drain();
+    }
+
+    /// Carries out the orders a browser would, at once, until nothing is left to do now.
+    fn drain(&mut self) {
+        let mut pending = Vec::new();
+        loop {
+            match self.player.poll_output() {
+                Output::Timeout { .. } => break,
+                output => pending.push(output),
+            }
+        }
+        for output in pending {
+            self.outputs.push(output.clone());
+            match output {
+                Output::Fetch(order) => {
+                    self.fetches.push(order.clone());
+                    let request = order.request;
+                    self.player.handle_input(
+                        self.now,
+                        Input::HttpResponse {
+                            request,
+                            status: if order.range.is_some() { 206 } else { 200 },
+                        },
+                    );
+                    let text = order.want_text.then(media_playlist);
+                    let loaded_bytes = order.range.map_or(1000, |r| r.length);
+                    self.player.handle_input(
+                        self.now,
+                        Input::HttpDone {
+                            request,
+                            loaded_bytes,
+                            text,
+                        },
+                    );
+                    self.drain();
+                }
+                Output::Append { request, .. } => {
+                    self.player
+                        .handle_input(self.now, Input::AppendDone { request });
+                    self.drain();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn advance(&mut self, by: Duration, position_s: f64) {
+        self.now = self.now + by;
+        self.input(Input::Media(MediaSnapshot {
+            position_s,
+            buffered: Vec::new(),
+            paused: false,
+            seeking: false,
+            ended: false,
+        }));
+        self.input(Input::Timer);
+    }
+
+    fn tracker_frames(&self) -> Vec<Value> {
+        self.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::TrackerSend { text, .. } => Some(serde_json::from_str(text).unwrap()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Event(e) => Some(e.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn closed_peers(&self) -> Vec<ConnectionId> {
+        self.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::ClosePeer { connection } => Some(*connection),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Opens the tracker socket, answers the offer requests, then has the tracker relay a
+    /// remote peer's offer, which the player accepts; the channel opens. Returns the
+    /// connection.
+    fn connect_remote_peer(&mut self) -> ConnectionId {
+        assert!(
+            self.outputs.iter().any(
+                |o| matches!(o, Output::TrackerConnect { tracker, .. } if *tracker == TRACKER)
+            ),
+            "the player opened no tracker socket"
+        );
+        self.input(Input::TrackerOpened { tracker: TRACKER });
+        let offers: Vec<ConnectionId> = self
+            .outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::CreateOffer { connection } => Some(*connection),
+                _ => None,
+            })
+            .collect();
+        for connection in offers {
+            self.input(Input::OfferCreated {
+                connection,
+                sdp: format!("offer-sdp-{}", connection.0),
+            });
+        }
+        let announce = self
+            .tracker_frames()
+            .into_iter()
+            .find(|f| f["action"] == "announce")
+            .expect("the player announced");
+        let info_hash = announce["info_hash"].as_str().unwrap().to_owned();
+        let offer = json!({
+            "action": "announce",
+            "info_hash": info_hash,
+            "peer_id": encode_binary(REMOTE_PEER),
+            "offer_id": encode_binary(b"remote-offer-0000001"),
+            "offer": {"type": "offer", "sdp": "remote-offer-sdp"},
+        });
+        self.input(Input::TrackerMessage {
+            tracker: TRACKER,
+            text: offer.to_string(),
+        });
+        let connection = self
+            .outputs
+            .iter()
+            .find_map(|o| match o {
+                Output::AcceptOffer { connection, sdp } if sdp == "remote-offer-sdp" => {
+                    Some(*connection)
+                }
+                _ => None,
+            })
+            .expect("the player accepted the relayed offer");
+        self.input(Input::AnswerCreated {
+            connection,
+            sdp: "answer-sdp".into(),
+        });
+        let answered = self.tracker_frames().iter().any(|f| {
+            f["answer"]["sdp"] == "answer-sdp" && f["to_peer_id"] == encode_binary(REMOTE_PEER)
+        });
+        assert!(answered, "the answer went back through the tracker");
+        self.input(Input::PeerOpened { connection });
+        connection
+    }
+
+    fn peer_says(&mut self, connection: ConnectionId, command: PeerCommand) {
+        for message in encode_command(&command, MAX_MESSAGE_BYTES) {
+            self.input(Input::PeerMessage {
+                connection,
+                bytes: message,
+            });
+        }
+    }
+
+    fn dropped_reasons(&self) -> Vec<String> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::PeerDropped { reason, .. } => Some(reason),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Plays on for a while; returns how many media fetches that took.
+    fn play_on(&mut self, seconds: u64) -> usize {
+        let before = self.fetches.len();
+        for s in 1..=seconds * 4 {
+            self.advance(Duration::from_millis(250), s as f64 / 4.0);
+        }
+        self.fetches.len() - before
+    }
+}
+
+#[test]
+fn a_peer_sending_garbage_is_dropped_and_playback_goes_on() {
+    let mut host = Host::new(Host::p2p_config());
+    let connection = host.connect_remote_peer();
+    assert!(host
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::PeerConnected { connection: c, .. } if *c == connection)));
+    host.input(Input::PeerMessage {
+        connection,
+        bytes: b"cstr\x07\x00garbagecend".to_vec(),
+    });
+    assert_eq!(host.closed_peers(), vec![connection]);
+    let reasons = host.dropped_reasons();
+    assert_eq!(reasons.len(), 1);
+    assert!(reasons[0].contains("malformed"), "{reasons:?}");
+    assert!(
+        host.play_on(10) > 0,
+        "playback stopped fetching after the drop"
+    );
+    assert!(!host
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Error { fatal: true, .. })));
+}
+
+#[test]
+fn a_peer_announcing_the_wrong_length_is_dropped_and_its_segment_comes_over_http() {
+    let mut host = Host::new(Host::p2p_config());
+    let connection = host.connect_remote_peer();
+    host.peer_says(
+        connection,
+        PeerCommand::SegmentsAnnouncement {
+            loaded: (0..SEGMENTS as u64).collect(),
+            http_loading: vec![],
+        },
+    );
+    host.play_on(1);
+    let request = host
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::PeerSend {
+                connection: c,
+                messages,
+            } if *c == connection => Some(messages),
+            _ => None,
+        })
+        .flatten()
+        .find_map(|Bytes(message)| {
+            let mut reader = player_core::p2p::wire::MessageReader::new(1 << 16);
+            match reader.read(message) {
+                Ok(player_core::p2p::wire::Message::Command(PeerCommand::SegmentRequest {
+                    segment,
+                    request,
+                    ..
+                })) => Some((segment, request)),
+                _ => None,
+            }
+        })
+        .expect("the player asked the peer for a segment it announced");
+    let (segment, wire_request) = request;
+    host.peer_says(
+        connection,
+        PeerCommand::SegmentData {
+            segment,
+            request: wire_request,
+            byte_length: SEGMENT_BYTES + 1,
+        },
+    );
+    host.input(Input::PeerMessage {
+        connection,
+        bytes: vec![0u8; 10],
+    });
+    assert_eq!(host.closed_peers(), vec![connection]);
+    assert!(
+        host.dropped_reasons()[0].contains("announced"),
+        "{:?}",
+        host.dropped_reasons()
+    );
+    host.play_on(2);
+    let refetched = host.fetches.iter().any(|f| {
+        f.range
+            .is_some_and(|r| r.offset == 1000 + segment * SEGMENT_BYTES && !f.append_to_stored)
+    });
+    assert!(
+        refetched,
+        "segment {segment} was not fetched over HTTP after the drop"
+    );
+}
+
+#[test]
+fn an_unknown_command_drops_the_peer() {
+    let mut host = Host::new(Host::p2p_config());
+    let connection = host.connect_remote_peer();
+    // Command type 9 does not exist in p2p-media-loader v2.
+    host.input(Input::PeerMessage {
+        connection,
+        bytes: b"cstr\x09cend".to_vec(),
+    });
+    assert_eq!(host.closed_peers(), vec![connection]);
+}
+
+#[test]
+fn a_tracker_sending_garbage_loses_its_socket_and_playback_goes_on() {
+    let mut host = Host::new(Host::p2p_config());
+    host.input(Input::TrackerOpened { tracker: TRACKER });
+    host.input(Input::TrackerMessage {
+        tracker: TRACKER,
+        text: "{not json".into(),
+    });
+    assert!(host
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::TrackerClose { tracker } if *tracker == TRACKER)));
+    assert!(host.play_on(10) > 0);
+    assert!(!host
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Error { .. })));
+}
+
+#[test]
+fn p2p_off_opens_nothing_and_switching_it_off_leaves_the_swarm() {
+    let mut config = Host::p2p_config();
+    config.p2p.enabled = false;
+    let mut host = Host::new(config);
+    host.play_on(5);
+    let p2p_orders = host.outputs.iter().filter(|o| {
+        matches!(
+            o,
+            Output::TrackerConnect { .. } | Output::CreateOffer { .. } | Output::AcceptOffer { .. }
+        )
+    });
+    assert_eq!(p2p_orders.count(), 0);
+
+    let mut host = Host::new(Host::p2p_config());
+    let connection = host.connect_remote_peer();
+    host.input(Input::SetP2p { enabled: false });
+    // The open connection and the offers still pending.
+    assert!(
+        host.closed_peers().contains(&connection),
+        "{:?}",
+        host.closed_peers()
+    );
+    let stopped = host
+        .tracker_frames()
+        .iter()
+        .any(|f| f["event"] == "stopped");
+    assert!(stopped, "no stopped announce when P2P was switched off");
+    assert!(host
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::TrackerClose { .. })));
+    assert!(host.play_on(5) > 0);
+}
+
+#[test]
+fn a_metered_connection_announces_nothing_and_serves_nothing() {
+    let metered = Input::Network {
+        save_data: true,
+        cellular: false,
+    };
+    let mut host = Host::with_first_inputs(Host::p2p_config(), vec![metered]);
+    host.play_on(8);
+    let connection = host.connect_remote_peer();
+    host.peer_says(
+        connection,
+        PeerCommand::SegmentRequest {
+            segment: 0,
+            request: 5,
+            resume_from_bytes: None,
+        },
+    );
+    assert!(!host
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::UploadSegment { .. })));
+    let kept = host
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::Append { keep: true, .. }));
+    assert!(!kept, "bodies kept for peers although uploading is off");
+    let absent = host.outputs.iter().any(|o| match o {
+        Output::PeerSend {
+            connection: c,
+            messages,
+        } if *c == connection => messages.iter().any(|Bytes(m)| {
+            let mut reader = player_core::p2p::wire::MessageReader::new(1 << 16);
+            matches!(
+                reader.read(m),
+                Ok(player_core::p2p::wire::Message::Command(
+                    PeerCommand::SegmentAbsent { .. }
+                ))
+            )
+        }),
+        _ => false,
+    });
+    assert!(absent, "the request got no SegmentAbsent answer");
+    let announcements: Vec<PeerCommand> = host
+        .outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::PeerSend {
+                connection: c,
+                messages,
+            } if *c == connection => Some(messages),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|Bytes(m)| {
+            let mut reader = player_core::p2p::wire::MessageReader::new(1 << 16);
+            match reader.read(m) {
+                Ok(player_core::p2p::wire::Message::Command(
+                    c @ PeerCommand::SegmentsAnnouncement { .. },
+                )) => Some(c),
+                _ => None,
+            }
+        })
+        .collect();
+    assert!(!announcements.is_empty(), "no announcement sent on open");
+    for announcement in announcements {
+        assert_eq!(
+            announcement,
+            PeerCommand::SegmentsAnnouncement {
+                loaded: vec![],
+                http_loading: vec![]
+            }
+        );
+    }
+}
+
+#[test]
+fn segments_are_served_to_a_peer_from_the_store() {
+    let mut host = Host::new(Host::p2p_config());
+    host.play_on(8);
+    let connection = host.connect_remote_peer();
+    host.peer_says(
+        connection,
+        PeerCommand::SegmentRequest {
+            segment: 1,
+            request: 77,
+            resume_from_bytes: Some(100),
+        },
+    );
+    let upload = host.outputs.iter().find_map(|o| match o {
+        Output::UploadSegment {
+            connection: c,
+            from_byte,
+            header,
+            ..
+        } if *c == connection => Some((*from_byte, header.clone())),
+        _ => None,
+    });
+    let (from_byte, header) = upload.expect("the stored segment was not uploaded");
+    assert_eq!(from_byte, 100);
+    let mut reader = player_core::p2p::wire::MessageReader::new(1 << 16);
+    let header = reader.read(&header[0].0);
+    // p2p-media-loader counts only the bytes after the resume offset in `s`.
+    assert_eq!(
+        header,
+        Ok(player_core::p2p::wire::Message::Command(
+            PeerCommand::SegmentData {
+                segment: 1,
+                request: 77,
+                byte_length: SEGMENT_BYTES - 100
+            }
+        ))
+    );
+}
