@@ -1,6 +1,6 @@
 //! Shoal demo server as a library: the HTTP origin (`server`), its test controls (`control`),
 //! configuration and CLI (`config`), and the sample-media pipeline (`generate`, `playlist`,
-//! `integrity`). The `shoal-demo` binary is a thin wrapper; tests start the server in-process.
+//! `integrity`, `sidecar`). The `shoal-demo` binary is a thin wrapper; tests start the server in-process.
 
 pub mod config;
 pub mod control;
@@ -8,6 +8,7 @@ pub mod generate;
 pub mod integrity;
 pub mod playlist;
 pub mod server;
+pub mod sidecar;
 
 pub use config::{Mount, ServerConfig};
 pub use server::{serve, RunningServer};
