@@ -37,6 +37,7 @@ export class MediaController extends EventTarget {
     this.currentLevel = null;
     this.requestedLevel = -1; // -1: the core picks (auto)
     this.captionList = []; // [{language, label, src}]
+    this.captionLanguage = null; // the showing track's language, or null
     this.lastCaption = null;
     this.fatalError = null;
 
@@ -224,21 +225,27 @@ export class MediaController extends EventTarget {
       track.label = caption.label;
       track.src = caption.src;
       this.video.append(track);
-      track.track.mode = 'disabled';
     }
+    // The browser runs its own automatic track selection when the media loads (Chromium shows
+    // a track in the viewer's language): whatever it changes, the embed's choice wins.
+    this.video.textTracks.addEventListener('change', () => this.applyCaption());
+    this.applyCaption();
     this.emit('captions');
   }
 
-  /** The language of the showing track, or null. */
-  get captionLanguage() {
-    for (const track of this.video.textTracks) if (track.mode === 'showing') return track.language;
-    return null;
+  applyCaption() {
+    for (const track of this.video.textTracks) {
+      const mode = track.language === this.captionLanguage ? 'showing' : 'disabled';
+      if (track.mode !== mode) track.mode = mode;
+    }
   }
 
   /** Shows the track of `language` and hides the others; an unknown language hides all. */
   selectCaption(language) {
-    for (const track of this.video.textTracks) track.mode = track.language === language ? 'showing' : 'disabled';
-    if (this.captionLanguage) this.lastCaption = this.captionLanguage;
+    const known = this.captionList.some((caption) => caption.language === language);
+    this.captionLanguage = known ? language : null;
+    if (known) this.lastCaption = language;
+    this.applyCaption();
     this.emit('captions');
   }
 
@@ -251,12 +258,11 @@ export class MediaController extends EventTarget {
 
   /** PeerTube's caption objects, `id` being the language code (what `setCaption` takes). */
   captions() {
-    const tracks = [...this.video.textTracks];
     return this.captionList.map((caption) => ({
       id: caption.language,
       label: caption.label,
       src: caption.src,
-      mode: tracks.find((t) => t.language === caption.language)?.mode === 'showing' ? 'showing' : 'disabled',
+      mode: caption.language === this.captionLanguage ? 'showing' : 'disabled',
     }));
   }
 }
