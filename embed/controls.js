@@ -1,7 +1,7 @@
 // The embed's on-screen controls: big play button, control bar (play, mute, volume, time,
 // seek bar with buffered ranges and hover time), caption and settings menus (speed, quality),
 // P2P panel and IP notice, fullscreen, picture-in-picture, spinner, error screen, the title
-// bar, keyboard shortcuts and touch. It reads and drives a MediaController (media.js) and
+// bar, the captions themselves, keyboard shortcuts and touch. It reads and drives a MediaController (media.js) and
 // never decides playback policy itself. Text from outside (title, error messages, labels)
 // goes in with textContent only.
 
@@ -48,6 +48,8 @@ export class Controls {
     this.openMenu = null; // {button, menu} of the open menu or panel
     this.idleTimer = null;
     this.dragging = null; // 'seek' | 'volume' while a pointer drags a slider
+    this.captionTrack = null; // the TextTrack whose cues are on screen
+    this.onCueChange = () => this.renderCaption();
 
     this.applyOptions();
     this.bindButtons();
@@ -262,6 +264,24 @@ export class Controls {
     $('captions-button').classList.toggle('active', current !== null);
   }
 
+  /** Follows the chosen track's cues (tracks fire `cuechange` as the playhead moves). */
+  watchCaptionTrack() {
+    const track = this.media.captionTrack;
+    if (this.captionTrack === track) return this.renderCaption();
+    this.captionTrack?.removeEventListener('cuechange', this.onCueChange);
+    track?.addEventListener('cuechange', this.onCueChange);
+    this.captionTrack = track;
+    this.renderCaption();
+  }
+
+  renderCaption() {
+    // getCueAsHTML() parses WebVTT's own tags into inert nodes; only their text is used.
+    const cues = [...(this.captionTrack?.activeCues ?? [])];
+    const text = cues.map((cue) => cue.getCueAsHTML().textContent).join('\n');
+    $('captions-text').textContent = text;
+    $('captions').hidden = text === '';
+  }
+
   renderP2p(stats) {
     const on = this.options.p2p;
     $('p2p-state').textContent = !on
@@ -402,7 +422,10 @@ export class Controls {
     video.addEventListener('ratechange', () => this.renderSpeed());
     media.addEventListener('state', () => this.update());
     media.addEventListener('resolutions', () => this.renderQualityMenu());
-    media.addEventListener('captions', () => this.renderCaptionsMenu());
+    media.addEventListener('captions', () => {
+      this.renderCaptionsMenu();
+      this.watchCaptionTrack();
+    });
     media.addEventListener('stats', ({ detail }) => this.renderP2p(detail));
     media.addEventListener('fatal', ({ detail }) => this.showError(`${detail.message} (${detail.code})`));
     document.addEventListener('fullscreenchange', () => this.update());
@@ -437,9 +460,9 @@ export class Controls {
 
     const bigPlay = $('big-play');
     const showBigPlay = !failed && !playing && (!media.started || media.playbackState === 'ended');
-    bigPlay.hidden = !showBigPlay;
-    // Buttons vanishing under focus would drop keyboard users on <body>.
+    // A button vanishing under focus would drop keyboard users on <body>: hand focus over.
     if (!showBigPlay && document.activeElement === bigPlay) $('play').focus();
+    bigPlay.hidden = !showBigPlay;
 
     const busy =
       media.started && !failed && (video.seeking || (!video.paused && video.readyState < HTMLMediaElement.HAVE_FUTURE_DATA));

@@ -5,7 +5,7 @@
 // tracks and the quality levels, and tells listeners what changed.
 //
 // Events (EventTarget, `detail` as noted): `resolutions` (levels or selection changed),
-// `captions` (tracks or the showing one changed), `state` (playbackState changed),
+// `captions` (tracks or the chosen one changed), `state` (playbackState changed),
 // `stats` (the shim's P2P/HTTP statistics), `fatal` ({code, message}).
 
 import { Player } from '/pkg/shoal.js';
@@ -226,16 +226,23 @@ export class MediaController extends EventTarget {
       track.src = caption.src;
       this.video.append(track);
     }
-    // The browser runs its own automatic track selection when the media loads (Chromium shows
-    // a track in the viewer's language): whatever it changes, the embed's choice wins.
+    // The chosen track is `hidden`, not `showing`: its cues load and change as usual, but the
+    // controls draw them (above the control bar) instead of the browser. The browser also runs
+    // its own automatic track selection when the media loads (Chromium shows a track in the
+    // viewer's language): whatever it changes, the embed's choice wins.
     this.video.textTracks.addEventListener('change', () => this.applyCaption());
     this.applyCaption();
     this.emit('captions');
   }
 
+  /** The TextTrack of the chosen language, or null. */
+  get captionTrack() {
+    return [...this.video.textTracks].find((track) => track.language === this.captionLanguage) ?? null;
+  }
+
   applyCaption() {
     for (const track of this.video.textTracks) {
-      const mode = track.language === this.captionLanguage ? 'showing' : 'disabled';
+      const mode = track.language === this.captionLanguage ? 'hidden' : 'disabled';
       if (track.mode !== mode) track.mode = mode;
     }
   }

@@ -303,20 +303,18 @@ describe('parameters in the browser', () => {
     const session = await openEmbed('subtitle=fr&playbackRate=1.5&autoplay=1&muted=1');
     const { page } = session;
     try {
+      // The embed draws the chosen track's cues itself (the track is `hidden` to the browser).
       const cue = await until(
         page,
-        () => {
-          const track = [...document.getElementById('video').textTracks].find((t) => t.language === 'fr');
-          return track?.activeCues?.[0]?.text ?? null;
-        },
+        () => (document.getElementById('captions').hidden ? null : document.getElementById('captions-text').textContent),
         null,
-        { what: 'a French cue on screen' },
+        { what: 'a French caption on screen' },
       );
       assert.match(cue, /^Sous-titre français \d+ \(\d+:\d\d-\d+:\d\d\)$/);
       const state = await videoState(page);
       assert.deepEqual(state.tracks, [
         { language: 'en', mode: 'disabled' },
-        { language: 'fr', mode: 'showing' },
+        { language: 'fr', mode: 'hidden' },
       ]);
       assert.equal(state.playbackRate, 1.5, 'loading the source must not reset the rate');
       await page.click('#captions-button');
@@ -331,6 +329,7 @@ describe('parameters in the browser', () => {
         (await videoState(missing.page)).tracks.map((t) => t.mode),
         ['disabled', 'disabled'],
       );
+      assert.equal(await missing.page.locator('#captions-menu [aria-checked="true"]').textContent(), 'Off');
     } finally {
       await missing.close();
     }
