@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { REPO_ROOT } from './harness.mjs';
+import { loadVod } from './hls.mjs';
 import { embedLoaded, openPage, saveScreenshot, show, startEmbedSuite, until, videoState } from './embed-helpers.mjs';
 
 const TIMEOUT_MS = 240_000;
@@ -239,6 +240,29 @@ test('touch on a 320 px phone embed', { timeout: TIMEOUT_MS }, async () => {
   }
 });
 
+test('the spinner shows while the player waits for media', { timeout: TIMEOUT_MS }, async () => {
+  // The segment at 60 s answers 500 twice in every rendition: playback from there waits
+  // through two retries (500 ms and 1 s of backoff) with the spinner up.
+  await suite.server.control.reset();
+  for (const rendition of await loadVod(suite.server.url)) {
+    const segment = rendition.playlist.segments.find((s) => s.start <= 60 && 60 < s.start + s.duration);
+    await suite.server.control.addFault({ path: segment.path, range_start: segment.offset, status: 500, count: 2 });
+  }
+  const session = await openEmbed('start=60&autoplay=1&muted=1');
+  const { page } = session;
+  try {
+    await page.locator('#spinner').waitFor({ state: 'visible', timeout: 30_000 });
+    assert.equal(await page.locator('#spinner').getAttribute('role'), 'status');
+    await until(page, () => document.getElementById('video').currentTime > 61, null, { what: 'playback after the retries' });
+    await page.locator('#spinner').waitFor({ state: 'hidden', timeout: 10_000 });
+    const statuses = (await suite.server.control.requests()).map((r) => r.status);
+    assert.ok(statuses.filter((s) => s === 500).length >= 2, `the faults were not hit: ${show(statuses)}`);
+  } finally {
+    await session.close();
+    await suite.server.control.reset();
+  }
+});
+
 test('axe-core finds no serious or critical problem', { timeout: TIMEOUT_MS }, async () => {
   const axeSource = await readFile(path.join(REPO_ROOT, 'tests', 'node_modules', 'axe-core', 'axe.min.js'), 'utf8');
   const audit = async (page, label) => {
@@ -293,8 +317,9 @@ test('screenshots at 1280 and 320 px wide', { timeout: TIMEOUT_MS }, async (t) =
       await page.keyboard.press('k'); // paused: the controls stay on screen
       await until(page, () => document.getElementById('video').buffered.length > 0, null, { what: 'buffered media' });
       const seek = await page.locator('#seek').boundingBox();
-      await page.mouse.move(seek.x + seek.width * 0.7, seek.y + seek.height / 2); // the hover time
+      await page.mouse.move(seek.x + seek.width * 0.7, seek.y + seek.height / 2);
       await page.waitForTimeout(400);
+      assert.equal(await page.locator('#seek-hover').textContent(), '1:24', 'hover time at 70% of 2:00');
       const file = await saveScreenshot(page, name);
       t.diagnostic(`${name}: ${file}`);
       assert.match(file, /\.png$/, file);
