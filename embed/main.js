@@ -42,7 +42,8 @@ async function setUp() {
 }
 
 const ready = setUp();
-if (options.api) startApi(media, options, ready);
+// Opened on its own (not framed) there is no host to talk to.
+if (options.api && window.parent !== window) startApi(media, options, ready);
 ready.then(() => {
   // Browsers may refuse autoplay with sound; the big play button stays for the viewer then.
   if (options.autoplay && options.src) media.play().catch((error) => console.warn(`shoal embed: autoplay refused: ${error.message}`));

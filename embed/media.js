@@ -168,7 +168,8 @@ export class MediaController extends EventTarget {
     const target = Math.max(0, Number.isFinite(duration) ? Math.min(seconds, duration) : seconds);
     if (!this.player) {
       this.pendingPosition = target;
-      this.ensureLoaded();
+      // A failed load is reported through `fatal`; nobody awaits this one.
+      this.ensureLoaded().catch(() => {});
       return;
     }
     this.player.seek(target);

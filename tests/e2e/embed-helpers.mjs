@@ -5,7 +5,7 @@
 
 import { describe as show, launchBrowser, saveScreenshot, startDemo, waitFor } from './harness.mjs';
 
-export { show, saveScreenshot, waitFor };
+export { show, saveScreenshot };
 
 /** Starts the demo server and a browser; `close()` stops both. */
 export async function startEmbedSuite() {
