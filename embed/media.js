@@ -207,7 +207,8 @@ export class MediaController extends EventTarget {
 
   /** Asks the core for level `id` (-1 = auto). Throws when the shim cannot do it yet. */
   selectLevel(id) {
-    if (!this.canSelectLevel || !this.player) throw new Error('quality selection is not available yet');
+    if (!this.canSelectLevel) throw new Error('quality selection is not available yet');
+    if (!this.player) throw new Error('the video has not started loading yet');
     if (id !== -1 && !(Number.isInteger(id) && id >= 0 && id < this.levels.length)) {
       throw new RangeError(`no resolution with id ${id}`);
     }
