@@ -41,7 +41,14 @@ impl Mount {
 }
 
 /// Prefixes the server routes itself and that a mount must not shadow.
-pub const RESERVED_PREFIXES: [&str; 4] = ["/pkg", "/media", "/__control", TRACKER_PATH];
+pub const RESERVED_PREFIXES: [&str; 6] = [
+    "/pkg",
+    "/media",
+    "/embed",
+    "/videos",
+    "/__control",
+    TRACKER_PATH,
+];
 
 fn normalize_prefix(prefix: &str) -> Result<String, String> {
     let trimmed = prefix.trim_end_matches('/');
@@ -66,6 +73,8 @@ pub struct ServerConfig {
     pub static_dir: PathBuf,
     pub media_dir: PathBuf,
     pub pkg_dir: PathBuf,
+    /// The embeddable player page, served at `/embed/` with a strict Content-Security-Policy.
+    pub embed_dir: PathBuf,
     pub mounts: Vec<Mount>,
     /// Enables `/__control/*` (fault injection and request log) for browser tests.
     pub test_control: bool,
@@ -76,7 +85,8 @@ pub struct ServerConfig {
 }
 
 impl ServerConfig {
-    /// Defaults derived from a repository root: `demo/static`, `demo/media`, `player-wasm/pkg`.
+    /// Defaults derived from a repository root: `demo/static`, `demo/media`, `player-wasm/pkg`,
+    /// `embed`.
     pub fn new(root: &Path) -> Self {
         Self {
             host: IpAddr::from([127, 0, 0, 1]),
@@ -84,6 +94,7 @@ impl ServerConfig {
             static_dir: root.join("demo").join("static"),
             media_dir: root.join("demo").join("media"),
             pkg_dir: root.join("player-wasm").join("pkg"),
+            embed_dir: root.join("embed"),
             mounts: Vec::new(),
             test_control: false,
             verbose: false,
@@ -136,6 +147,7 @@ OPTIONS:
     --root DIR           Repository root (default: the checkout this binary was built from)
     --media-dir DIR      Media folder served at /media/ (default <root>/demo/media)
     --pkg-dir DIR        Built wasm package served at /pkg/ (default <root>/player-wasm/pkg)
+    --embed-dir DIR      Embed player page served at /embed/ (default <root>/embed)
     --mount /prefix=DIR  Also serve DIR under /prefix (repeatable; relative DIR is from <root>)
     --test-control       Enable /__control/ routes (fault injection, request log) for tests
     --no-generate        Do not check or generate the sample media at start
@@ -151,6 +163,9 @@ ROUTES:
     /                    <root>/demo/static/ (index.html), also every unmatched path
     /pkg/                --pkg-dir
     /media/              --media-dir; sample VOD at /media/vod/master.m3u8
+    /embed/              --embed-dir: the iframe player (?src=PLAYLIST&...; embed/README.md)
+    /videos/embed/ID     PeerTube-style embed URL: redirects to /embed/?src=/media/ID/master.m3u8
+                         (plus integrity= when /media/ID/segments-sha256.json exists)
     /__control/faults    POST {\"path\",\"range_start\"?,\"status\",\"count\"?}  (--test-control)
     /__control/requests  GET: JSON log of requests served                (--test-control)
     /__control/reset     POST: clear faults and the request log          (--test-control)
@@ -173,6 +188,7 @@ where
     let mut root: Option<PathBuf> = None;
     let mut media_dir: Option<PathBuf> = None;
     let mut pkg_dir: Option<PathBuf> = None;
+    let mut embed_dir: Option<PathBuf> = None;
     let mut mount_specs: Vec<String> = Vec::new();
     let mut test_control = false;
     let mut no_generate = false;
@@ -209,6 +225,7 @@ where
             "--root" => root = Some(PathBuf::from(value("--root")?)),
             "--media-dir" => media_dir = Some(PathBuf::from(value("--media-dir")?)),
             "--pkg-dir" => pkg_dir = Some(PathBuf::from(value("--pkg-dir")?)),
+            "--embed-dir" => embed_dir = Some(PathBuf::from(value("--embed-dir")?)),
             "--mount" => mount_specs.push(value("--mount")?),
             "--tracker-interval-s" => {
                 let v = value("--tracker-interval-s")?;
@@ -248,6 +265,9 @@ where
     }
     if let Some(dir) = pkg_dir {
         server.pkg_dir = dir;
+    }
+    if let Some(dir) = embed_dir {
+        server.embed_dir = dir;
     }
     server.mounts = mount_specs
         .iter()
@@ -289,6 +309,7 @@ mod tests {
         assert_eq!(o.server.static_dir, Path::new("/r/demo/static"));
         assert_eq!(o.server.media_dir, Path::new("/r/demo/media"));
         assert_eq!(o.server.pkg_dir, Path::new("/r/player-wasm/pkg"));
+        assert_eq!(o.server.embed_dir, Path::new("/r/embed"));
         assert!(!o.server.test_control && !o.no_generate && !o.server.verbose);
         assert_eq!(o.server.tracker, Some(TrackerConfig::default()));
     }
@@ -328,6 +349,8 @@ mod tests {
             "--media-dir",
             "/m",
             "--pkg-dir=/p",
+            "--embed-dir",
+            "/e",
             "--mount",
             "/fixtures/=tests/fixtures/http",
             "--mount=/abs=/x",
@@ -339,6 +362,7 @@ mod tests {
         assert_eq!(o.server.port, 0);
         assert_eq!(o.server.media_dir, Path::new("/m"));
         assert_eq!(o.server.pkg_dir, Path::new("/p"));
+        assert_eq!(o.server.embed_dir, Path::new("/e"));
         assert_eq!(
             o.server.mounts,
             vec![
@@ -369,6 +393,8 @@ mod tests {
             &["--mount", "/=dir"],
             &["--mount", "/media=dir"],
             &["--mount", "/__control/x=dir"],
+            &["--mount", "/embed=dir"],
+            &["--mount", "/videos/embed=dir"],
             &["--mount", "/a=x", "--mount", "/a/=y"],
             &["--mount", "/a="],
             &["--verbose=1"],

@@ -4,7 +4,8 @@
 //! Layout of `<media-dir>/vod/` (as PeerTube, protocols section 4):
 //! - `<name>.mp4`: one fragmented MP4 per rendition (init + all 4 s fragments),
 //! - `<name>.m3u8`: media playlist with `#EXT-X-MAP:...BYTERANGE` and `#EXT-X-BYTERANGE`,
-//! - `master.m3u8`, `segments-sha256.json`, and the stamp `.complete`.
+//! - `master.m3u8`, `segments-sha256.json`, and the stamp `.complete`,
+//! - for the embed player: `video.json` and `captions/{en,fr}.vtt` (see `sidecar`).
 //!
 //! The folder is built in a temporary sibling and renamed into place, so an interrupted run never
 //! leaves a half sample that a later start would take for complete.
@@ -18,10 +19,11 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::integrity::{hash_playlist_segments, vod_integrity_json};
 use crate::playlist::{parse_media_playlist, ByteRange, MediaPlaylist};
+use crate::sidecar::write_sidecars;
 
 /// Bump when anything below changes what is generated: a stamp with another version makes the
 /// next start regenerate.
-pub const VOD_GENERATION_VERSION: &str = "shoal-vod-4";
+pub const VOD_GENERATION_VERSION: &str = "shoal-vod-5";
 
 /// The font the running timestamp is drawn with (Debian package fonts-dejavu-core).
 pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -488,7 +490,8 @@ pub struct Variant {
 }
 
 /// Checks ffmpeg's media playlists have PeerTube's single-file byte-range form with 4 s
-/// segments, then writes `master.m3u8` and `segments-sha256.json` next to them.
+/// segments, then writes `master.m3u8`, `segments-sha256.json` and the embed's sidecars
+/// next to them.
 pub fn finish_vod_folder(
     dir: &Path,
     renditions: &[Rendition],
@@ -533,6 +536,7 @@ pub fn finish_vod_folder(
         vod_integrity_json(&all_hashes),
     )
     .map_err(io_error("segments-sha256.json"))?;
+    write_sidecars(dir, duration_secs).map_err(io_error("caption sidecars"))?;
     Ok(variants)
 }
 

@@ -1,7 +1,7 @@
 //! Shoal demo server as a library: the HTTP origin (`server`), its test controls (`control`),
 //! the WebTorrent tracker (`tracker`), configuration and CLI (`config`), and the sample-media
-//! pipeline (`generate`, `playlist`, `integrity`). The `shoal-demo` binary is a thin wrapper;
-//! tests start the server in-process.
+//! pipeline (`generate`, `playlist`, `integrity`, `sidecar`). The `shoal-demo` binary is a thin
+//! wrapper; tests start the server in-process.
 
 pub mod config;
 pub mod control;
@@ -9,6 +9,7 @@ pub mod generate;
 pub mod integrity;
 pub mod playlist;
 pub mod server;
+pub mod sidecar;
 pub mod tracker;
 
 pub use config::{Mount, ServerConfig};

@@ -3,19 +3,22 @@
 //!
 //! Files are served by tower-http's `ServeDir`, which implements conditional requests and single
 //! byte ranges (206/416) correctly; this module only adds what a browser-based HLS player needs
-//! on top: permissive CORS, exact media content types and `no-cache` on playlists.
+//! on top: permissive CORS, exact media content types and `no-cache` on playlists, and the
+//! embed player's routes (`/embed/`, PeerTube-style `/videos/embed/<id>`) with their
+//! Content-Security-Policy.
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::Request;
+use axum::extract::{Path as UrlPath, RawQuery, Request, State};
 use axum::http::header::{self, HeaderName, HeaderValue};
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -115,6 +118,88 @@ fn cors_layer() -> CorsLayer {
         .max_age(Duration::from_secs(600))
 }
 
+/// The embed page's policy. It runs only its own scripts (`'self'`: no inline script, no eval)
+/// plus WebAssembly compilation (`'wasm-unsafe-eval'`); styles come from its own stylesheet
+/// (colours from URL parameters are set through the CSSOM, which style-src does not govern).
+/// The video may come from any HTTP(S) origin the embedder names, and trackers are WebSockets,
+/// hence the scheme sources in `connect-src`/`media-src` (media plays from a `blob:` MediaSource;
+/// `<track>` captions are media loads). `http:`/`ws:` are there because the demo and local
+/// trackers are plain HTTP on loopback. Framing is allowed everywhere: being framed is the point.
+pub const EMBED_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
+     style-src 'self'; img-src 'self' data:; media-src 'self' blob: https: http:; \
+     connect-src 'self' https: http: wss: ws:; base-uri 'none'; form-action 'none'; \
+     object-src 'none'; frame-ancestors *";
+
+/// Adds the embed's security headers to every response of the embed routes.
+async fn embed_headers(req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(EMBED_CSP),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// Whether `id` can name a folder under the media directory: short, no separators or dots.
+fn is_video_id(id: &str) -> bool {
+    (1..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// `/videos/embed/<id>?<params>` (PeerTube's embed URL) -> `/embed/?src=/media/<id>/master.m3u8`
+/// (+ `integrity=` when the folder has one) followed by the caller's parameters, so existing
+/// PeerTube-style embed codes work. The caller's own `src`/`integrity` are dropped: the id says
+/// which video this is.
+async fn embed_redirect(
+    State(media_dir): State<Arc<PathBuf>>,
+    UrlPath(id): UrlPath<String>,
+    RawQuery(query): RawQuery,
+) -> Response {
+    // Two stat calls on a local disk: cheap enough not to need a blocking-thread hop.
+    let folder = media_dir.join(&id);
+    if !is_video_id(&id) || !folder.join("master.m3u8").is_file() {
+        return (StatusCode::NOT_FOUND, "no such video\n").into_response();
+    }
+    let mut location = format!("/embed/?src=/media/{id}/master.m3u8");
+    if folder.join("segments-sha256.json").is_file() {
+        location.push_str(&format!("&integrity=/media/{id}/segments-sha256.json"));
+    }
+    for pair in query.as_deref().unwrap_or("").split('&') {
+        let key = pair.split('=').next().unwrap_or("");
+        if !pair.is_empty() && key != "src" && key != "integrity" {
+            location.push('&');
+            location.push_str(pair);
+        }
+    }
+    Redirect::to(&location).into_response()
+}
+
+/// The embed page's files, behind [`embed_headers`]; merged into the file routes so they get
+/// the same content types and directory redirects.
+fn embed_files(config: &ServerConfig) -> Router {
+    Router::new()
+        .nest_service("/embed", serve_dir(&config.embed_dir))
+        .layer(middleware::from_fn(embed_headers))
+}
+
+/// The PeerTube-style URL, outside the file routes: [`file_headers`] would take its redirect
+/// for a directory redirect of ServeDir's and rewrite it.
+fn embed_redirect_route(config: &ServerConfig) -> Router {
+    Router::new()
+        .route(
+            "/videos/embed/{id}",
+            get(embed_redirect).with_state(Arc::new(config.media_dir.clone())),
+        )
+        .layer(middleware::from_fn(embed_headers))
+}
+
 fn serve_dir(dir: &Path) -> ServeDir {
     ServeDir::new(dir)
 }
@@ -124,7 +209,8 @@ fn serve_dir(dir: &Path) -> ServeDir {
 pub fn app(config: &ServerConfig, control: Arc<ControlState>, tracker: Option<&Tracker>) -> Router {
     let mut files = Router::new()
         .nest_service("/pkg", serve_dir(&config.pkg_dir))
-        .nest_service("/media", serve_dir(&config.media_dir));
+        .nest_service("/media", serve_dir(&config.media_dir))
+        .merge(embed_files(config));
     for mount in &config.mounts {
         files = files.nest_service(&mount.prefix, serve_dir(&mount.dir));
     }
@@ -138,7 +224,9 @@ pub fn app(config: &ServerConfig, control: Arc<ControlState>, tracker: Option<&T
             control::observe,
         ));
 
-    let mut router = Router::new().nest("/__control", control::router(control));
+    let mut router = Router::new()
+        .nest("/__control", control::router(control))
+        .merge(embed_redirect_route(config));
     if let Some(tracker) = tracker {
         router = router.merge(tracker.router());
     }
@@ -243,5 +331,15 @@ mod tests {
         assert_eq!(content_type_for("wasm"), Some("application/wasm"));
         assert_eq!(content_type_for("xyz"), None);
         assert!(needs_no_cache("json") && needs_no_cache("m3u8") && !needs_no_cache("mp4"));
+    }
+
+    #[test]
+    fn video_ids() {
+        for good in ["vod", "a-b_C9", &"x".repeat(64)] {
+            assert!(is_video_id(good), "{good}");
+        }
+        for bad in ["", "..", "a/b", "a.b", "a%2fb", &"x".repeat(65)] {
+            assert!(!is_video_id(bad), "{bad}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 // The demo page: plays `?src=` (default: the generated sample) with the Shoal player, joins the
 // demo tracker's swarm (`?p2p=0` turns P2P off, `?tracker=` picks other trackers, `?swarmId=`
-// sets p2p-media-loader's swarm id, `?level=` the start level) and shows
-// what it does. Tests read `window.shoalPlayer` and `window.shoalEvents`.
+// sets p2p-media-loader's swarm id, `?level=` the start level) and shows what it does, then
+// shows the sample in the embed player with the HTML to copy. Tests read `window.shoalPlayer`
+// and `window.shoalEvents`.
 import { Player } from '/pkg/shoal.js';
 
 const video = document.getElementById('video');
@@ -77,3 +78,22 @@ setInterval(() => {
 }, 500);
 
 player.load(src);
+
+// The embed: one list of attributes makes both the iframe on this page and the snippet shown,
+// so what visitors copy is exactly what runs here. The sandbox keeps what an embed needs:
+// its scripts, its own origin (for fetch and storage) and opening its link in a new tab.
+const embedAttributes = [
+  ['title', 'Shoal video player'],
+  ['width', '560'],
+  ['height', '315'],
+  ['src', new URL('/videos/embed/vod?api=1', location.href).href],
+  ['allow', 'autoplay; fullscreen; picture-in-picture'],
+  ['allowfullscreen', ''],
+  ['sandbox', 'allow-same-origin allow-scripts allow-popups allow-popups-to-escape-sandbox'],
+];
+const iframe = document.createElement('iframe');
+for (const [name, value] of embedAttributes) iframe.setAttribute(name, value);
+document.getElementById('embed-container').append(iframe);
+const escapeAttribute = (value) => value.replaceAll('&', '&amp;').replaceAll('"', '&quot;');
+const attributes = embedAttributes.map(([name, value]) => (value === '' ? name : `${name}="${escapeAttribute(value)}"`));
+document.getElementById('embed-snippet').textContent = `<iframe ${attributes.join(' ')}></iframe>`;

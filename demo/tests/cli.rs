@@ -19,6 +19,7 @@ fn help_documents_every_flag() {
         "--root",
         "--media-dir",
         "--pkg-dir",
+        "--embed-dir",
         "--mount",
         "--test-control",
         "--no-generate",

@@ -149,6 +149,16 @@ fn generates_master_and_integrity_then_reuses_by_stamp() {
     let (c, d) = (b + 1, media_720.len() - 1);
     assert_eq!(ranges[&format!("{c}-{d}")], hex(&media_720[c..=d]));
 
+    // The embed's sidecars: metadata and one WebVTT file per language, cues over the 8 s.
+    let metadata: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(vod.join("video.json")).unwrap()).unwrap();
+    assert_eq!(metadata["captions"][0]["src"], "captions/en.vtt");
+    for language in ["en", "fr"] {
+        let vtt = fs::read_to_string(vod.join("captions").join(format!("{language}.vtt"))).unwrap();
+        assert!(vtt.starts_with("WEBVTT\n"), "{language}");
+        assert_eq!(vtt.matches(" --> ").count(), 2, "{language}");
+    }
+
     // Second start: nothing to do.
     assert_eq!(ensure_vod_sample(&opts).unwrap(), Outcome::UpToDate);
     assert_eq!(fake.runs(), 1);

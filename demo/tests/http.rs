@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::Duration;
 
+use shoal_demo::server::EMBED_CSP;
 use shoal_demo::{serve, Mount, RunningServer, ServerConfig};
 
 /// A server on 127.0.0.1:0 over a temporary root, on its own runtime so tests stay synchronous.
@@ -45,6 +46,13 @@ fn start(test_control: bool) -> TestServer {
     write(r, "media/vod/480p.mp4", &media_bytes());
     write(r, "media/vod/720p.mp4", &media_bytes());
     write(r, "media/vod/480p.m3u8", b"#EXTM3U\n");
+    write(r, "media/vod/master.m3u8", b"#EXTM3U\n");
+    write(r, "media/plain/master.m3u8", b"#EXTM3U\n");
+    write(
+        r,
+        "embed/index.html",
+        b"<!doctype html><title>Embed</title>",
+    );
     write(r, "media/vod/segments-sha256.json", b"{}");
     write(r, "media/live/seg-1.ts", b"G\x00\x00\x10");
     write(r, "media/vod/seg.m4s", b"m4s");
@@ -354,6 +362,48 @@ fn routes_static_pkg_media_and_mounts() {
     assert_eq!(r.header("location"), Some("/media/vod/?x=1"));
     // Traversal out of a served folder must not work.
     assert_eq!(s.get("/media/../demo/static/index.html").status, 404);
+}
+
+#[test]
+fn embed_page_has_its_security_policy() {
+    let s = start(false);
+    let r = s.get("/embed/");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.text(), "<!doctype html><title>Embed</title>");
+    assert!(r.header("content-type").unwrap().starts_with("text/html"));
+    assert_eq!(r.header("content-security-policy"), Some(EMBED_CSP));
+    assert_eq!(r.header("x-content-type-options"), Some("nosniff"));
+    assert!(EMBED_CSP.contains("'wasm-unsafe-eval'") && !EMBED_CSP.contains("unsafe-inline"));
+    // The demo's own pages keep no such policy.
+    assert_eq!(s.get("/").header("content-security-policy"), None);
+}
+
+#[test]
+fn peertube_style_embed_urls_redirect_to_the_embed() {
+    let s = start(false);
+    let r = s.get("/videos/embed/vod?api=1&src=http://elsewhere/x.m3u8&title=a%20b");
+    assert_eq!(r.status, 303);
+    assert_eq!(
+        r.header("location"),
+        Some(
+            "/embed/?src=/media/vod/master.m3u8&integrity=/media/vod/segments-sha256.json\
+             &api=1&title=a%20b"
+        )
+    );
+    assert_eq!(r.header("content-security-policy"), Some(EMBED_CSP));
+    // No integrity file, no integrity parameter; no query, nothing appended.
+    let r = s.get("/videos/embed/plain");
+    assert_eq!(
+        r.header("location"),
+        Some("/embed/?src=/media/plain/master.m3u8")
+    );
+    for missing in [
+        "/videos/embed/none",
+        "/videos/embed/a.b",
+        "/videos/embed/%2e%2e",
+    ] {
+        assert_eq!(s.get(missing).status, 404, "{missing}");
+    }
 }
 
 #[test]
