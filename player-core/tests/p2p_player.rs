@@ -3,7 +3,9 @@
 //! a tracker that sends garbage loses its socket, and in every case playback goes on over
 //! HTTP. Also: what metered connections and the P2P switch change.
 
-use player_core::p2p::wire::{encode_command, PeerCommand, MAX_MESSAGE_BYTES};
+use player_core::p2p::wire::{
+    encode_command, Message, MessageReader, PeerCommand, MAX_MESSAGE_BYTES,
+};
 use player_core::player::{Bytes, FetchOrder, MediaSnapshot};
 use player_core::swarm::wire::encode_binary;
 use player_core::swarm::{ConnectionId, TrackerId};
@@ -233,6 +235,26 @@ impl Host {
         }
     }
 
+    /// Every command the player sent to `connection`, decoded.
+    fn commands_sent_to(&self, connection: ConnectionId) -> Vec<PeerCommand> {
+        let mut reader = MessageReader::new(1 << 16);
+        self.outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::PeerSend {
+                    connection: c,
+                    messages,
+                } if *c == connection => Some(messages),
+                _ => None,
+            })
+            .flatten()
+            .filter_map(|Bytes(message)| match reader.read(message) {
+                Ok(Message::Command(command)) => Some(command),
+                _ => None,
+            })
+            .collect()
+    }
+
     fn dropped_reasons(&self) -> Vec<String> {
         self.events()
             .into_iter()
@@ -292,26 +314,13 @@ fn a_peer_announcing_the_wrong_length_is_dropped_and_its_segment_comes_over_http
     );
     host.play_on(1);
     let request = host
-        .outputs
-        .iter()
-        .filter_map(|o| match o {
-            Output::PeerSend {
-                connection: c,
-                messages,
-            } if *c == connection => Some(messages),
+        .commands_sent_to(connection)
+        .into_iter()
+        .find_map(|command| match command {
+            PeerCommand::SegmentRequest {
+                segment, request, ..
+            } => Some((segment, request)),
             _ => None,
-        })
-        .flatten()
-        .find_map(|Bytes(message)| {
-            let mut reader = player_core::p2p::wire::MessageReader::new(1 << 16);
-            match reader.read(message) {
-                Ok(player_core::p2p::wire::Message::Command(PeerCommand::SegmentRequest {
-                    segment,
-                    request,
-                    ..
-                })) => Some((segment, request)),
-                _ => None,
-            }
         })
         .expect("the player asked the peer for a segment it announced");
     let (segment, wire_request) = request;
@@ -436,47 +445,19 @@ fn a_metered_connection_announces_nothing_and_serves_nothing() {
         .iter()
         .any(|o| matches!(o, Output::Append { keep: true, .. }));
     assert!(!kept, "bodies kept for peers although uploading is off");
-    let absent = host.outputs.iter().any(|o| match o {
-        Output::PeerSend {
-            connection: c,
-            messages,
-        } if *c == connection => messages.iter().any(|Bytes(m)| {
-            let mut reader = player_core::p2p::wire::MessageReader::new(1 << 16);
-            matches!(
-                reader.read(m),
-                Ok(player_core::p2p::wire::Message::Command(
-                    PeerCommand::SegmentAbsent { .. }
-                ))
-            )
-        }),
-        _ => false,
-    });
-    assert!(absent, "the request got no SegmentAbsent answer");
-    let announcements: Vec<PeerCommand> = host
-        .outputs
+    let sent = host.commands_sent_to(connection);
+    let absent = sent
         .iter()
-        .filter_map(|o| match o {
-            Output::PeerSend {
-                connection: c,
-                messages,
-            } if *c == connection => Some(messages),
-            _ => None,
-        })
-        .flatten()
-        .filter_map(|Bytes(m)| {
-            let mut reader = player_core::p2p::wire::MessageReader::new(1 << 16);
-            match reader.read(m) {
-                Ok(player_core::p2p::wire::Message::Command(
-                    c @ PeerCommand::SegmentsAnnouncement { .. },
-                )) => Some(c),
-                _ => None,
-            }
-        })
+        .any(|c| matches!(c, PeerCommand::SegmentAbsent { .. }));
+    assert!(absent, "the request got no SegmentAbsent answer");
+    let announcements: Vec<&PeerCommand> = sent
+        .iter()
+        .filter(|c| matches!(c, PeerCommand::SegmentsAnnouncement { .. }))
         .collect();
     assert!(!announcements.is_empty(), "no announcement sent on open");
     for announcement in announcements {
         assert_eq!(
-            announcement,
+            *announcement,
             PeerCommand::SegmentsAnnouncement {
                 loaded: vec![],
                 http_loading: vec![]
@@ -509,17 +490,14 @@ fn segments_are_served_to_a_peer_from_the_store() {
     });
     let (from_byte, header) = upload.expect("the stored segment was not uploaded");
     assert_eq!(from_byte, 100);
-    let mut reader = player_core::p2p::wire::MessageReader::new(1 << 16);
-    let header = reader.read(&header[0].0);
+    let header = MessageReader::new(1 << 16).read(&header[0].0);
     // p2p-media-loader counts only the bytes after the resume offset in `s`.
     assert_eq!(
         header,
-        Ok(player_core::p2p::wire::Message::Command(
-            PeerCommand::SegmentData {
-                segment: 1,
-                request: 77,
-                byte_length: SEGMENT_BYTES - 100
-            }
-        ))
+        Ok(Message::Command(PeerCommand::SegmentData {
+            segment: 1,
+            request: 77,
+            byte_length: SEGMENT_BYTES - 100
+        }))
     );
 }
