@@ -51,6 +51,9 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
+        // Listening for signals starts before the running line is printed: a SIGTERM sent
+        // right after it would otherwise meet the default action and kill the process.
+        let shutdown = shutdown_signal();
         let mut server = shoal_demo::serve(options.server).await?;
         println!("Shoal demo running at {}", server.url());
         if let Some(url) = server.tracker_url() {
@@ -62,7 +65,7 @@ fn main() -> ExitCode {
         let mut stopped = std::pin::pin!(server.wait());
         tokio::select! {
             result = &mut stopped => result,
-            () = shutdown_signal() => {
+            () = shutdown => {
                 if let Some(stop) = stop {
                     let _ = stop.send(());
                 }
@@ -87,24 +90,29 @@ fn main() -> ExitCode {
     }
 }
 
-/// Ctrl-C, or SIGTERM (what test runners and CI send) on Unix.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Ctrl-C, or SIGTERM (what test runners and CI send) on Unix. The SIGTERM handler is
+/// installed when this is called, not when the future is first polled.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        #[cfg(unix)]
+        let terminate = async move {
+            match terminate {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            () = ctrl_c => {},
+            () = terminate => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }
