@@ -410,14 +410,11 @@ mod tests {
         session: &mut PeerSession,
         command: PeerCommand,
     ) -> Result<Option<SessionEvent>, Violation> {
-        let mut last = Ok(None);
+        let mut last = None;
         for message in encode_command(&command, MAX_MESSAGE_BYTES) {
-            last = session.handle_message(&message);
-            if last.is_err() {
-                return last;
-            }
+            last = session.handle_message(&message)?;
         }
-        last
+        Ok(last)
     }
 
     fn data(segment: SegmentId, request: WireRequestId, byte_length: u64) -> PeerCommand {
