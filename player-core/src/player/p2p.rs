@@ -633,6 +633,8 @@ impl Player {
         }
         stream.slots.segments[index] = Slot::Fetched { request };
         let level = stream.level;
+        // Like an HTTP body: the append keeps it for peers and the store ledger needs its size.
+        self.body_bytes.insert(request, byte_count);
         self.outputs.push_back(Output::StoreBytes {
             request,
             bytes: Bytes(bytes),
