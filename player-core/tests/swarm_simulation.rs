@@ -46,3 +46,30 @@ fn warm_swarm_shares_segments_without_stalls() {
     let ratio = sim.origin_ratio();
     assert!(ratio < 2.0, "origin served {ratio:.2} videos for 4 viewers");
 }
+
+/// Limits that bite: one HTTP download at a time, two peer downloads, six viewers close
+/// together, one of them vanishing mid-upload so that downloads resume over HTTP. The
+/// driver checks after every event that no viewer has more HTTP media requests in flight than
+/// `max_concurrent_http`, more segment requests open with peers (read off the wire) than
+/// `max_concurrent_p2p`, or two open on one connection.
+#[test]
+fn never_more_concurrent_downloads_than_configured() {
+    let mut config = SwarmConfig::new(content(), 6, 2.0);
+    for viewer in &mut config.viewers {
+        viewer.core.max_concurrent_http = 1;
+        viewer.core.p2p.max_concurrent_p2p = 2;
+    }
+    config.viewers[1].profile.vanish_after_bytes = Some(3_000_000);
+    let mut sim = Sim::swarm(config);
+    run(&mut sim, "concurrency limits", 300.0);
+    for (viewer, host) in sim.hosts.iter().enumerate() {
+        println!(
+            "  viewer {viewer}: at most {} HTTP media and {} peer downloads at once",
+            host.log.max_concurrent_fetches, host.log.max_peer_downloads
+        );
+    }
+    let most_http = sim.hosts.iter().map(|h| h.log.max_concurrent_fetches).max();
+    let most_p2p = sim.hosts.iter().map(|h| h.log.max_peer_downloads).max();
+    // The limits were reached, so the checks had something to check.
+    assert_eq!((most_http, most_p2p), (Some(1), Some(2)));
+}

@@ -75,6 +75,8 @@ pub struct Log {
     pub events: Vec<(Instant, Event)>,
     pub source_buffers: Vec<TrackSpec>,
     pub max_concurrent_fetches: usize,
+    /// Most segment requests open with peers at once, as seen on the wire.
+    pub max_peer_downloads: usize,
     /// `StoreBytes` orders: when, under which request, how many bytes.
     pub stored: Vec<(Instant, RequestId, u64)>,
 }
@@ -667,6 +669,7 @@ impl Host {
     fn check_peer_downloads(&mut self, sh: &Shared<'_>, now: Instant) {
         let open = sh.net.open_requests(self.viewer);
         let downloads: usize = open.iter().map(|(_, segments)| segments.len()).sum();
+        self.log.max_peer_downloads = self.log.max_peer_downloads.max(downloads);
         if downloads > self.limits.max_concurrent_p2p {
             let message = format!(
                 "{downloads} peer downloads at once, limit {}",
