@@ -199,11 +199,12 @@ impl Sim {
                     hosts[viewer].feed(&mut sh, now, input);
                 }
             }
-            SimEvent::Vanish { viewer } => {
+            SimEvent::Vanish { viewer } if !hosts[viewer].gone => {
                 hosts[viewer].vanish(&mut sh);
                 sh.net.vanish(now, viewer, sh.queue);
                 sh.tracker.vanish(now, viewer, sh.queue);
             }
+            SimEvent::Vanish { .. } => {}
         }
         self.steps += 1;
         self.check_invariants();

@@ -475,27 +475,26 @@ impl Network {
         commands
     }
 
-    /// Puts one message on the wire of an open channel.
+    /// Puts one message on the wire of an open channel; returns when it leaves the uplink
+    /// (`None`: it never does).
     fn transmit(
         &mut self,
         now: Instant,
         end: End,
         message: Vec<u8>,
         queue: &mut EventQueue<SimEvent>,
-    ) {
+    ) -> Option<Instant> {
         let link_bytes_per_s = self.config.link_bytes_per_s;
         let latency = self.config.latency;
         let uplink = &mut self.uplinks[end.0];
-        let Some(conn) = self.conns.get_mut(&end) else {
-            return;
-        };
+        let conn = self.conns.get_mut(&end)?;
         let (Some(remote), true) = (conn.remote, conn.open) else {
-            return;
+            return None;
         };
         let bytes = message.len() as u64;
         if uplink.stuck {
             conn.queued.push_back((None, bytes));
-            return;
+            return None;
         }
         let up_done =
             now.max(uplink.free_at) + transfer_time(bytes, uplink.profile.upload_bytes_per_s);
@@ -509,6 +508,7 @@ impl Network {
             bytes: message,
         };
         queue.push(link_done + latency, SimEvent::Net(deliver));
+        Some(up_done)
     }
 
     /// `UploadSegment`: header, body from `from_byte` in chunks, footer, then
@@ -600,15 +600,17 @@ impl Network {
             upload.offset = to;
             upload.sent_bytes += chunk.len() as u64;
             let sent = chunk.len() as u64;
-            self.transmit(now, end, chunk, queue);
-            self.count_upload(now, end.0, sent, queue);
+            if let Some(left_at) = self.transmit(now, end, chunk, queue) {
+                self.count_upload(left_at, end.0, sent, queue);
+            }
         }
     }
 
-    /// Counts uploaded segment bytes and sets off the viewer's faults.
+    /// Counts segment bytes leaving the uplink at `left_at` and sets off the viewer's faults:
+    /// what is sent after the last byte counted never leaves, what left before still arrives.
     fn count_upload(
         &mut self,
-        now: Instant,
+        left_at: Instant,
         viewer: ViewerId,
         bytes: u64,
         queue: &mut EventQueue<SimEvent>,
@@ -621,7 +623,7 @@ impl Network {
         if (stall || vanish) && !uplink.stuck {
             uplink.stuck = true;
             if vanish {
-                queue.push(now, SimEvent::Vanish { viewer });
+                queue.push(left_at, SimEvent::Vanish { viewer });
             }
         }
     }
