@@ -8,9 +8,10 @@ mod sim;
 use player_core::player::SegmentSource;
 use player_core::Event;
 
+use proptest::prelude::*;
 use sim::host::Host;
 use sim::media::Piece;
-use sim::network::{DownloadEnd, DownloadRecord};
+use sim::network::{DownloadEnd, DownloadRecord, PeerProfile};
 use sim::origin::{Content, Resource};
 use sim::swarm::SwarmConfig;
 use sim::Sim;
@@ -286,4 +287,77 @@ fn viewers_without_a_tracker_fetch_what_plain_http_fetches() {
     let mut config = SwarmConfig::new(content(), 3, 5.0);
     config.tracker.reachable = false;
     equals_plain_http(config, "unreachable tracker");
+}
+
+/// What can go wrong with one viewer as a peer.
+#[derive(Debug, Clone, Copy)]
+enum Fault {
+    None,
+    /// Its uplink stops after this many segment bytes.
+    Stall(u64),
+    /// It vanishes after uploading this many segment bytes.
+    VanishAfterBytes(u64),
+    /// It vanishes at this time.
+    VanishAt(f64),
+}
+
+fn viewer() -> impl Strategy<Value = (f64, u64, Fault)> {
+    let fault = prop_oneof![
+        3 => Just(Fault::None),
+        1 => (1u64..2_000_000).prop_map(Fault::Stall),
+        1 => (1u64..2_000_000).prop_map(Fault::VanishAfterBytes),
+        1 => (1.0f64..60.0).prop_map(Fault::VanishAt),
+    ];
+    // Uplinks from a twelfth of the bitrate to 24 times it.
+    (0.0f64..40.0, 10_000u64..3_000_000, fault)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 32,
+        // Regressions are reported in the failure message; no files outside tests/sim.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Invariants checked by the driver after every event: no panic, no `Timeout` in the
+    /// past, HTTP and peer downloads within their limits and one per connection, no duplicate
+    /// fetch, nothing appended that is not exactly the bytes of a segment, no tracker frame
+    /// or peer message that breaks its protocol, kept bodies within the store limit. At the
+    /// end: every viewer still there played to the end, every HTTP fetch was answered or
+    /// cancelled, every peer request ended, and leaving released every kept body.
+    #[test]
+    fn random_swarms_keep_the_invariants(
+        viewers in prop::collection::vec(viewer(), 2..6),
+        origin_speedup in 3.0f64..10.0,
+    ) {
+        let mut config = SwarmConfig::new(Content::vod(60.0, &[BITRATE_BPS]), 0, 0.0);
+        config.origin.bandwidth_bytes_per_s = (BITRATE_BPS as f64 / 8.0 * origin_speedup) as u64;
+        for (i, &(join_at_s, upload_bytes_per_s, fault)) in viewers.iter().enumerate() {
+            let mut viewer = sim::swarm::ViewerConfig::new(100 + i as u64, join_at_s);
+            viewer.profile = PeerProfile {
+                upload_bytes_per_s,
+                stall_after_bytes: match fault { Fault::Stall(b) => Some(b), _ => None },
+                vanish_after_bytes: match fault { Fault::VanishAfterBytes(b) => Some(b), _ => None },
+            };
+            viewer.vanish_at_s = match fault { Fault::VanishAt(at) => Some(at), _ => None };
+            config.viewers.push(viewer);
+        }
+        let mut sim = Sim::swarm(config);
+        let ended = sim.run_until_ended(400.0);
+        prop_assert!(sim.violations.is_empty(), "{}", sim.violations.join("\n"));
+        prop_assert!(ended, "not every viewer ended");
+        for (viewer, host) in sim.hosts.iter().enumerate().filter(|(_, h)| !h.gone) {
+            for fetch in &host.log.fetches {
+                prop_assert!(
+                    host.log.end_of(fetch.request).is_some(),
+                    "viewer {viewer}: {fetch:?} never answered nor cancelled"
+                );
+            }
+            let open = sim.net.open_requests(viewer);
+            prop_assert!(open.is_empty(), "viewer {viewer}: peer requests still open: {open:?}");
+        }
+        sim.unload_all();
+        prop_assert!(sim.violations.is_empty(), "{}", sim.violations.join("\n"));
+    }
 }
