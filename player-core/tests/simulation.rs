@@ -9,9 +9,10 @@ use player_core::Duration;
 
 use proptest::prelude::*;
 use sim::clock::secs;
+use sim::host::{FetchRecord, HttpEnd};
 use sim::media::Piece;
 use sim::origin::{Content, Fault, Resource};
-use sim::{FetchRecord, HostOrder, HttpEnd, Sim, SimConfig};
+use sim::{HostOrder, Sim, SimConfig};
 
 /// 1 Mbit/s, the level every scenario plays unless it says otherwise.
 const BITRATE_BPS: u64 = 1_000_000;
@@ -32,7 +33,7 @@ fn config(speedup: f64) -> SimConfig {
 }
 
 fn media_fetches(sim: &Sim) -> Vec<&FetchRecord> {
-    sim.log
+    sim.log()
         .fetches
         .iter()
         .filter(|f| f.purpose == FetchPurpose::MediaSegment)
@@ -48,12 +49,12 @@ fn index_of(fetch: &FetchRecord) -> usize {
 
 /// Attempts at `resource` with when each ended and how.
 fn attempts(sim: &Sim, resource: Resource) -> Vec<(f64, f64, HttpEnd)> {
-    sim.log
+    sim.log()
         .fetches_of(resource)
         .iter()
         .map(|f| {
             let (end, how) = sim
-                .log
+                .log()
                 .end_of(f.request)
                 .unwrap_or_else(|| panic!("{:?} never ended", f.request));
             (secs(f.at), secs(end), how)
@@ -66,36 +67,36 @@ fn plays_a_vod_to_the_end_without_stalling() {
     let mut sim = Sim::new(config(5.0));
     assert!(sim.run_until_ended(300.0), "playback did not reach the end");
     sim.assert_clean();
-    assert_eq!(sim.log.errors(), vec![]);
+    assert_eq!(sim.log().errors(), vec![]);
     assert_eq!(sim.stalls(), &[]);
     // Startup (playlists, init, first segment) plus 120 s of playback, nothing more.
     assert!(secs(sim.now) < 122.0, "ended at {:.2}s", secs(sim.now));
-    assert_eq!(sim.log.end_of_stream.len(), 1, "EndOfStream ordered once");
+    assert_eq!(sim.log().end_of_stream.len(), 1, "EndOfStream ordered once");
     for index in 0..SEGMENTS {
         assert_eq!(
-            sim.log.fetches_of(segment(index)).len(),
+            sim.log().fetches_of(segment(index)).len(),
             1,
             "segment {index} fetched once"
         );
     }
     assert_eq!(media_fetches(&sim).len(), SEGMENTS);
-    let inits = sim.log.fetches_of(Resource::Init { level: 0 });
+    let inits = sim.log().fetches_of(Resource::Init { level: 0 });
     assert_eq!(inits.len(), 1, "init fetched once");
     let first_segment_append = sim
-        .log
+        .log()
         .appends
         .iter()
         .position(|a| matches!(a.piece, Piece::Segment { .. }))
         .expect("segments appended");
     let init_append = sim
-        .log
+        .log()
         .appends
         .iter()
         .position(|a| a.piece == Piece::Init { level: 0 })
         .expect("init appended");
     assert!(init_append < first_segment_append);
-    assert!(inits[0].at <= sim.log.appends[first_segment_append].at);
-    assert_eq!(sim.log.max_concurrent_fetches, 2);
+    assert!(inits[0].at <= sim.log().appends[first_segment_append].at);
+    assert_eq!(sim.log().max_concurrent_fetches, 2);
 }
 
 /// The core's first segment fetch must be the one holding the playhead: playback cannot start
@@ -130,14 +131,14 @@ fn fetching_stops_at_the_buffer_target_and_resumes_as_playback_drains_it() {
     // Segments starting within 30 s of the paused playhead: 0..=7, i.e. 32 s of media.
     let fetched: Vec<usize> = media_fetches(&sim).into_iter().map(index_of).collect();
     assert_eq!(fetched.len(), 8, "fetched {fetched:?}");
-    assert_eq!(sim.media.position_s, 0.0);
-    assert_eq!(sim.media.buffered_ahead_s(), 32.0);
+    assert_eq!(sim.media().position_s, 0.0);
+    assert_eq!(sim.media().buffered_ahead_s(), 32.0);
     let last_fetch = secs(media_fetches(&sim).last().unwrap().at);
     assert!(last_fetch < 2.0, "last fetch at {last_fetch}s");
 
     sim.play();
     sim.run_until_checking(80.0, |sim| {
-        let ahead = sim.media.buffered_ahead_s();
+        let ahead = sim.media().buffered_ahead_s();
         assert!(
             ahead <= target_s + 4.0 + 1e-6,
             "{ahead}s buffered ahead at {}",
@@ -174,8 +175,8 @@ fn no_duplicate_fetch_across_seeks() {
     }
     assert!(sim.run_until_ended(400.0));
     sim.assert_clean();
-    assert_eq!(sim.log.errors(), vec![]);
-    assert!(!sim.log.cancels.is_empty(), "the seeks cancelled nothing");
+    assert_eq!(sim.log().errors(), vec![]);
+    assert!(!sim.log().cancels.is_empty(), "the seeks cancelled nothing");
 }
 
 #[test]
@@ -187,12 +188,12 @@ fn seek_cancels_what_is_no_longer_needed_and_fetches_the_new_position_first() {
     sim.seek(60.0);
     // The step that reported the seek ran at `seek_at`; everything it ordered is logged.
     let cancelled: Vec<usize> = sim
-        .log
+        .log()
         .cancels
         .iter()
         .filter(|(at, _)| *at == seek_at)
         .map(|(_, r)| {
-            let fetch = sim.log.fetches.iter().find(|f| f.request == *r).unwrap();
+            let fetch = sim.log().fetches.iter().find(|f| f.request == *r).unwrap();
             index_of(fetch)
         })
         .collect();
@@ -214,11 +215,11 @@ fn seek_cancels_what_is_no_longer_needed_and_fetches_the_new_position_first() {
 
     sim.run_until_s(30.0);
     sim.assert_clean();
-    assert!(!sim.media.seeking);
+    assert!(!sim.media().seeking);
     assert!(
-        sim.media.position_s > 70.0,
+        sim.media().position_s > 70.0,
         "playhead at {}",
-        sim.media.position_s
+        sim.media().position_s
     );
     assert_eq!(sim.stalls(), &[]);
 }
@@ -243,7 +244,7 @@ fn server_errors_are_retried_with_growing_backoff() {
     // RetryPolicy::default(): 500 ms, then twice that.
     assert!((gaps[0] - 0.5).abs() < 1e-3, "gaps {gaps:?}");
     assert!((gaps[1] - 1.0).abs() < 1e-3, "gaps {gaps:?}");
-    assert_eq!(sim.log.errors(), vec![]);
+    assert_eq!(sim.log().errors(), vec![]);
     assert_eq!(sim.stalls(), &[]);
 }
 
@@ -275,8 +276,8 @@ fn a_seek_to_the_end_ends_playback() {
     sim.seek(120.0);
     sim.run_until_s(20.0);
     sim.assert_clean();
-    assert_eq!(sim.log.end_of_stream.len(), 1);
-    assert!(sim.media.ended);
+    assert_eq!(sim.log().end_of_stream.len(), 1);
+    assert!(sim.media().ended);
 }
 
 #[test]
@@ -322,15 +323,15 @@ fn a_segment_failing_past_the_retry_budget_is_fatal_once() {
     sim.assert_clean();
     let tries = attempts(&sim, segment(2));
     assert_eq!(tries.len(), max_retries + 1, "{tries:?}");
-    let errors = sim.log.errors();
+    let errors = sim.log().errors();
     assert_eq!(errors.len(), 1, "{errors:?}");
     let (at, kind, fatal, message) = &errors[0];
     assert_eq!((*kind, *fatal), (ErrorKind::SegmentLoad, true));
     assert!(message.contains("503"), "{message}");
-    let last_attempt = sim.log.fetches_of(segment(2)).last().unwrap().at;
+    let last_attempt = sim.log().fetches_of(segment(2)).last().unwrap().at;
     assert!(*at >= last_attempt, "error before the last attempt");
     assert!(
-        sim.log.fetches.iter().all(|f| f.at <= *at),
+        sim.log().fetches.iter().all(|f| f.at <= *at),
         "fetched after the fatal error"
     );
     assert_eq!(sim.concurrent_fetches(), 0, "requests left open");
@@ -343,10 +344,10 @@ fn a_client_error_is_fatal_without_retry() {
     sim.run_until_s(60.0);
     sim.assert_clean();
     assert_eq!(attempts(&sim, segment(2)).len(), 1);
-    let errors = sim.log.errors();
+    let errors = sim.log().errors();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!((errors[0].1, errors[0].2), (ErrorKind::SegmentLoad, true));
-    assert!(sim.log.fetches.iter().all(|f| f.at <= errors[0].0));
+    assert!(sim.log().fetches.iter().all(|f| f.at <= errors[0].0));
 }
 
 #[test]
@@ -358,12 +359,12 @@ fn a_missing_playlist_is_a_fatal_playlist_load_error() {
     sim.run_until_s(30.0);
     sim.assert_clean();
     assert_eq!(
-        sim.log
+        sim.log()
             .fetches_of(Resource::MediaPlaylist { level: 0 })
             .len(),
         1
     );
-    let errors = sim.log.errors();
+    let errors = sim.log().errors();
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!((errors[0].1, errors[0].2), (ErrorKind::PlaylistLoad, true));
     assert!(media_fetches(&sim).is_empty());
@@ -390,13 +391,13 @@ fn a_malformed_media_playlist_is_a_fatal_parse_error_naming_the_line() {
     sim.origin.set_text(&url, broken.join("\n") + "\n");
     sim.run_until_s(10.0);
     sim.assert_clean();
-    let errors = sim.log.errors();
+    let errors = sim.log().errors();
     assert_eq!(errors.len(), 1, "{errors:?}");
     let (_, kind, fatal, message) = &errors[0];
     assert_eq!((*kind, *fatal), (ErrorKind::PlaylistParse, true));
     assert!(message.contains("line 15"), "{message}");
     assert!(sim
-        .log
+        .log()
         .fetches
         .iter()
         .all(|f| f.purpose == FetchPurpose::Playlist));
@@ -418,7 +419,7 @@ fn a_full_body_answer_to_a_ranged_request_is_a_failed_attempt() {
     );
     assert_eq!(tries[1].2, HttpEnd::Done);
     let appended: Vec<_> = sim
-        .log
+        .log()
         .appends
         .iter()
         .filter(|a| matches!(a.piece, Piece::Segment { index: 1, .. }))
@@ -426,9 +427,9 @@ fn a_full_body_answer_to_a_ranged_request_is_a_failed_attempt() {
     assert_eq!(appended.len(), 1);
     assert_eq!(
         appended[0].request,
-        sim.log.fetches_of(segment(1))[1].request
+        sim.log().fetches_of(segment(1))[1].request
     );
-    assert_eq!(sim.log.errors(), vec![]);
+    assert_eq!(sim.log().errors(), vec![]);
 }
 
 #[test]
@@ -438,37 +439,37 @@ fn quota_exceeded_evicts_played_media_and_playback_continues() {
     config.media.quota_bytes = 5_000_000;
     let keep_s = config.core.back_buffer_keep_s;
     let mut sim = Sim::new(config);
-    let quota = sim.media.config.quota_bytes;
+    let quota = sim.media().config.quota_bytes;
     let mut max_used = 0;
     let mut ok = true;
-    while ok && !sim.media.ended && secs(sim.now) < 400.0 {
+    while ok && !sim.media().ended && secs(sim.now) < 400.0 {
         ok = sim.step();
-        max_used = max_used.max(sim.media.used_bytes());
+        max_used = max_used.max(sim.media().used_bytes());
     }
     assert!(
-        sim.media.ended,
+        sim.media().ended,
         "playback stuck at {}",
-        sim.media.position_s
+        sim.media().position_s
     );
     sim.assert_clean();
     assert!(max_used <= quota);
     let quota_failures = sim
-        .log
+        .log()
         .append_results
         .iter()
         .filter(|r| r.2 == Some(true))
         .count();
     assert!(quota_failures > 0, "the quota was never hit");
-    assert!(!sim.log.evicts.is_empty(), "nothing evicted");
-    for &(at, start_s, end_s, position_s) in &sim.log.evicts {
+    assert!(!sim.log().evicts.is_empty(), "nothing evicted");
+    for &(at, start_s, end_s, position_s) in &sim.log().evicts {
         assert!(
             start_s <= end_s && end_s <= position_s - keep_s + 1e-6,
             "evicted {start_s}..{end_s} with the playhead at {position_s} ({}s)",
             secs(at)
         );
     }
-    assert_eq!(sim.log.errors(), vec![]);
-    let stalled_s = sim.media.stalled_s(sim.now);
+    assert_eq!(sim.log().errors(), vec![]);
+    let stalled_s = sim.media().stalled_s(sim.now);
     assert!(stalled_s < 5.0, "stalled {stalled_s}s: {:?}", sim.stalls());
 }
 
@@ -481,7 +482,7 @@ fn quota_recovery_does_not_thrash() {
     let mut sim = Sim::new(config);
     assert!(sim.run_until_ended(400.0));
     let quota_failures = sim
-        .log
+        .log()
         .append_results
         .iter()
         .filter(|r| r.2 == Some(true))
@@ -489,7 +490,7 @@ fn quota_recovery_does_not_thrash() {
     assert!(
         quota_failures <= 2 * SEGMENTS,
         "{quota_failures} failed appends, {} evictions",
-        sim.log.evicts.len()
+        sim.log().evicts.len()
     );
 }
 
@@ -571,7 +572,7 @@ proptest! {
         sim.play();
         sim.run_until_ended(secs(sim.now) + 400.0);
         prop_assert!(sim.violations.is_empty(), "{}", sim.violations.join("\n"));
-        let fatal = sim.log.errors().iter().any(|e| e.2);
-        prop_assert!(sim.media.ended || fatal, "neither ended nor failed at {}", sim.media.position_s);
+        let fatal = sim.log().errors().iter().any(|e| e.2);
+        prop_assert!(sim.media().ended || fatal, "neither ended nor failed at {}", sim.media().position_s);
     }
 }

@@ -640,6 +640,8 @@ impl Player {
         }
         stream.slots.segments[index] = Slot::Fetched { request };
         let level = stream.level;
+        // Like an HTTP body: the append keeps it for peers and the store ledger needs its size.
+        self.body_bytes.insert(request, byte_count);
         self.outputs.push_back(Output::StoreBytes {
             request,
             bytes: Bytes(bytes),
@@ -666,8 +668,11 @@ impl Player {
             .byte_range
             .map(|r| r.length)
             .or(download.total_bytes);
+        // `max_concurrent_http` holds for resumes too: without a free slot the segment
+        // starts over once one frees.
+        let http_free = self.http_media_in_flight() < self.config.max_concurrent_http.max(1);
         let resume = match total {
-            Some(total) if !prefix.is_empty() && (prefix.len() as u64) < total => {
+            Some(total) if http_free && !prefix.is_empty() && (prefix.len() as u64) < total => {
                 resume_range(segment, prefix.len() as u64, total)
             }
             _ => None,
@@ -722,6 +727,8 @@ impl Player {
                 return;
             };
             let now = player.now;
+            let http_free =
+                player.http_media_in_flight() < player.config.max_concurrent_http.max(1);
             let mut late = Vec::new();
             for (&request, download) in &swarm.downloads {
                 let segment = &stream.playlist.segments[download.segment];
@@ -744,7 +751,8 @@ impl Player {
                 let p2p_left_s = remaining as f64 * 8.0 / rate_bps.max(1.0);
                 let http_left_s = remaining as f64 * 8.0 / http_bps + REQUEST_LATENCY_S;
                 let too_late = p2p_left_s + DEADLINE_MARGIN_S > until_needed_s - http_left_s;
-                if stalled || too_late {
+                // A transfer still flowing is only worth cancelling when HTTP can take over.
+                if stalled || (too_late && http_free) {
                     late.push((request, download.connection, stalled));
                 }
             }

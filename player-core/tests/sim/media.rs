@@ -399,9 +399,11 @@ impl MediaElement {
 
     /// Seconds of stall still open or finished, up to `now`.
     pub fn stalled_s(&self, now: Instant) -> f64 {
+        // Float sums start at -0.0: no stall reads as 0.
         self.stalls
             .iter()
             .map(|s| secs(s.end.unwrap_or(now)) - secs(s.start))
-            .sum()
+            .sum::<f64>()
+            + 0.0
     }
 }

@@ -2,8 +2,11 @@
 //! per level, addressed by byte ranges), latency, bandwidth, progress in chunks and scripted
 //! faults.
 //!
+//! One origin serves every viewer of a simulation: transfers are keyed by viewer and request,
+//! and the bytes it sends are counted (what a CDN would bill).
+//!
 //! Bandwidth model: `bandwidth_bytes_per_s` is one pipe shared equally among the transfers
-//! whose body is flowing. The share is taken when each chunk starts, so a transfer speeds up
+//! (of every viewer) whose body is flowing. The share is taken when each chunk starts, so a transfer speeds up
 //! or slows down at chunk boundaries as others start and finish. Headers arrive `latency`
 //! after the request and do not use bandwidth.
 
@@ -14,7 +17,7 @@ use player_core::player::{FetchOrder, RequestId};
 use player_core::{Duration, Input, Instant};
 
 use super::clock::EventQueue;
-use super::SimEvent;
+use super::{SimEvent, ViewerId};
 
 /// Where the simulated origin serves from; relative playlist URIs resolve against it.
 pub const BASE_URL: &str = "https://origin.test/static/streaming-playlists/hls/demo/";
@@ -255,16 +258,27 @@ struct Transfer {
     stall_at: Option<u64>,
     text: Option<String>,
     body: Resource,
+    /// The level file and offset the body's bytes come from (media bodies only).
+    file: Option<(usize, u64)>,
     want_text: bool,
     /// Headers sent and body bytes still coming: takes a share of the bandwidth.
     flowing: bool,
+}
+
+/// A whole body as it arrived: what it is, its length, and for media the level file and
+/// offset its bytes were read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Served {
+    pub resource: Resource,
+    pub bytes: u64,
+    pub file: Option<(usize, u64)>,
 }
 
 /// What a transfer step tells the client; `body` is set when the whole body has arrived.
 #[derive(Debug)]
 pub struct StepOutcome {
     pub input: Input,
-    pub body: Option<(Resource, u64)>,
+    pub body: Option<Served>,
 }
 
 #[derive(Debug)]
@@ -273,7 +287,9 @@ pub struct Origin {
     pub content: Content,
     text_overrides: BTreeMap<String, String>,
     faults: Vec<FaultRule>,
-    transfers: BTreeMap<RequestId, Transfer>,
+    transfers: BTreeMap<(ViewerId, RequestId), Transfer>,
+    /// Body bytes sent to every viewer so far, cancelled transfers included.
+    pub served_bytes: u64,
 }
 
 impl Origin {
@@ -284,6 +300,7 @@ impl Origin {
             text_overrides: BTreeMap::new(),
             faults: Vec::new(),
             transfers: BTreeMap::new(),
+            served_bytes: 0,
         }
     }
 
@@ -319,13 +336,19 @@ impl Origin {
         Some(rule.fault)
     }
 
-    /// Transfers not finished, failed or cancelled.
-    pub fn open_transfers(&self) -> usize {
-        self.transfers.len()
+    /// Transfers of `viewer` not finished, failed or cancelled.
+    pub fn open_transfers(&self, viewer: ViewerId) -> usize {
+        self.transfers.keys().filter(|(v, _)| *v == viewer).count()
     }
 
-    /// Starts answering `order`; every later step arrives through `queue`.
-    pub fn start(&mut self, now: Instant, order: &FetchOrder, queue: &mut EventQueue<SimEvent>) {
+    /// Starts answering `order` of `viewer`; every later step arrives through `queue`.
+    pub fn start(
+        &mut self,
+        now: Instant,
+        viewer: ViewerId,
+        order: &FetchOrder,
+        queue: &mut EventQueue<SimEvent>,
+    ) {
         let fault = self.take_fault(&order.url, order.range);
         let resource = self.content.resolve(&order.url, order.range);
         let mut transfer = Transfer {
@@ -335,6 +358,7 @@ impl Origin {
             stall_at: None,
             text: None,
             body: resource,
+            file: None,
             want_text: order.want_text,
             flowing: false,
         };
@@ -343,7 +367,7 @@ impl Origin {
         match (fault, resource) {
             (Some(Fault::NoAnswer), _) => {
                 // Kept so a CancelFetch finds it, but nothing is ever scheduled.
-                self.transfers.insert(order.request, transfer);
+                self.transfers.insert((viewer, order.request), transfer);
                 return;
             }
             (Some(Fault::Status(status)), _) => step = HttpStep::Fail(status),
@@ -375,10 +399,12 @@ impl Origin {
                     Some(range) if fault != Some(Fault::IgnoreRange) => {
                         transfer.status = 206;
                         transfer.total = range.length;
+                        transfer.file = Some((level, range.offset));
                     }
                     _ => {
                         transfer.total = info.file_len;
                         transfer.body = Resource::File { level };
+                        transfer.file = Some((level, 0));
                     }
                 }
             }
@@ -386,10 +412,11 @@ impl Origin {
         if let Some(Fault::StallAfter { bytes }) = fault {
             transfer.stall_at = Some(bytes.min(transfer.total.saturating_sub(1)));
         }
-        self.transfers.insert(order.request, transfer);
+        self.transfers.insert((viewer, order.request), transfer);
         queue.push(
             headers_at,
             SimEvent::Http {
+                viewer,
                 request: order.request,
                 step,
             },
@@ -397,13 +424,14 @@ impl Origin {
     }
 
     /// The client aborted: no further step of this transfer reaches it.
-    pub fn cancel(&mut self, request: RequestId) {
-        self.transfers.remove(&request);
+    pub fn cancel(&mut self, viewer: ViewerId, request: RequestId) {
+        self.transfers.remove(&(viewer, request));
     }
 
     fn schedule_chunk(
         &self,
         now: Instant,
+        viewer: ViewerId,
         request: RequestId,
         bytes: u64,
         queue: &mut EventQueue<SimEvent>,
@@ -413,6 +441,7 @@ impl Origin {
         queue.push(
             now + Duration(micros.max(1)),
             SimEvent::Http {
+                viewer,
                 request,
                 step: HttpStep::Chunk,
             },
@@ -423,15 +452,17 @@ impl Origin {
     pub fn on_step(
         &mut self,
         now: Instant,
+        viewer: ViewerId,
         request: RequestId,
         step: HttpStep,
         queue: &mut EventQueue<SimEvent>,
     ) -> Option<StepOutcome> {
         let chunk_bytes = self.config.chunk_bytes.max(1);
-        let transfer = self.transfers.get_mut(&request)?;
+        let key = (viewer, request);
+        let transfer = self.transfers.get_mut(&key)?;
         match step {
             HttpStep::Fail(status) => {
-                self.transfers.remove(&request);
+                self.transfers.remove(&key);
                 Some(StepOutcome {
                     input: Input::HttpFailed {
                         request,
@@ -445,7 +476,7 @@ impl Origin {
                 transfer.flowing = true;
                 let status = transfer.status;
                 let next = chunk_bytes.min(transfer.total);
-                self.schedule_chunk(now, request, next, queue);
+                self.schedule_chunk(now, viewer, request, next, queue);
                 Some(StepOutcome {
                     input: Input::HttpResponse { request, status },
                     body: None,
@@ -453,10 +484,12 @@ impl Origin {
             }
             HttpStep::Chunk => {
                 let remaining = transfer.total - transfer.loaded;
-                transfer.loaded += chunk_bytes.min(remaining);
+                let sent = chunk_bytes.min(remaining);
+                transfer.loaded += sent;
+                self.served_bytes += sent;
                 let loaded_bytes = transfer.loaded;
                 if loaded_bytes >= transfer.total {
-                    let transfer = self.transfers.remove(&request).expect("looked up above");
+                    let transfer = self.transfers.remove(&key).expect("looked up above");
                     return Some(StepOutcome {
                         input: Input::HttpDone {
                             request,
@@ -464,7 +497,11 @@ impl Origin {
                             // Only requests that asked for text get it (playlists).
                             text: transfer.text.filter(|_| transfer.want_text),
                         },
-                        body: Some((transfer.body, transfer.total)),
+                        body: Some(Served {
+                            resource: transfer.body,
+                            bytes: transfer.total,
+                            file: transfer.file,
+                        }),
                     });
                 }
                 if transfer.stall_at.is_some_and(|at| loaded_bytes >= at) {
@@ -472,7 +509,7 @@ impl Origin {
                     transfer.flowing = false;
                 } else {
                     let next = chunk_bytes.min(transfer.total - loaded_bytes);
-                    self.schedule_chunk(now, request, next, queue);
+                    self.schedule_chunk(now, viewer, request, next, queue);
                 }
                 Some(StepOutcome {
                     input: Input::HttpProgress {

@@ -1,0 +1,721 @@
+//! One viewer's host: a real [`Player`] and the part the JS shim plays for it. It carries out
+//! the core's orders (HTTP through the shared origin, appends and evictions on its own media
+//! element, tracker and peer orders through the shared tracker and network), keeps the
+//! bodies the core stores, reports facts back, and records everything the scenario tests
+//! assert on. Broken rules go to `violations`, which the simulation collects.
+
+use std::collections::BTreeMap;
+
+use player_core::hls::ByteRange;
+use player_core::p2p::wire::PeerCommand;
+use player_core::player::{ErrorKind, FetchOrder, FetchPurpose, RequestId, TrackSpec};
+use player_core::{Config, Event, Input, Instant, Output, Player};
+
+use super::body::Body;
+use super::clock::{secs, EventQueue};
+use super::media::{MediaConfig, MediaElement, Piece, SourceBufferOp};
+use super::network::Network;
+use super::origin::{Content, HttpStep, Origin, Resource};
+use super::tracker::Tracker;
+use super::{HostOrder, SimEvent, ViewerId};
+
+/// Everything viewers share: the event queue, the origin, the tracker and the network.
+#[derive(Debug)]
+pub struct Shared<'a> {
+    pub queue: &'a mut EventQueue<SimEvent>,
+    pub origin: &'a mut Origin,
+    pub tracker: &'a mut Tracker,
+    pub net: &'a mut Network,
+}
+
+/// One `Fetch` order as the host received it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FetchRecord {
+    pub at: Instant,
+    pub request: RequestId,
+    pub url: String,
+    pub range: Option<ByteRange>,
+    pub purpose: FetchPurpose,
+    pub resource: Resource,
+    /// The response continues bytes a peer delivered (`append_to_stored`).
+    pub resumes: bool,
+    /// The playhead when the fetch was ordered.
+    pub position_s: f64,
+}
+
+/// How an HTTP request ended, from the host's side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpEnd {
+    Done,
+    Failed(Option<u16>),
+    Cancelled,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppendRecord {
+    pub at: Instant,
+    pub request: RequestId,
+    pub piece: Piece,
+}
+
+/// Everything the host saw, in order.
+#[derive(Debug, Default)]
+pub struct Log {
+    pub fetches: Vec<FetchRecord>,
+    /// When each request ended and how (a request appears at most once).
+    pub http_ends: Vec<(Instant, RequestId, HttpEnd)>,
+    pub cancels: Vec<(Instant, RequestId)>,
+    pub appends: Vec<AppendRecord>,
+    /// Results of finished appends: `Some(quota_exceeded)` for failures.
+    pub append_results: Vec<(Instant, RequestId, Option<bool>)>,
+    /// Evictions ordered: when, the range, and the playhead at that moment.
+    pub evicts: Vec<(Instant, f64, f64, f64)>,
+    pub media_seeks: Vec<(Instant, f64)>,
+    pub end_of_stream: Vec<Instant>,
+    pub events: Vec<(Instant, Event)>,
+    pub source_buffers: Vec<TrackSpec>,
+    pub max_concurrent_fetches: usize,
+    /// Most segment requests open with peers at once, as seen on the wire.
+    pub max_peer_downloads: usize,
+    /// `StoreBytes` orders: when, under which request, how many bytes.
+    pub stored: Vec<(Instant, RequestId, u64)>,
+}
+
+impl Log {
+    pub fn fetches_of(&self, resource: Resource) -> Vec<&FetchRecord> {
+        self.fetches
+            .iter()
+            .filter(|f| f.resource == resource)
+            .collect()
+    }
+
+    pub fn errors(&self) -> Vec<(Instant, ErrorKind, bool, String)> {
+        self.events
+            .iter()
+            .filter_map(|(at, e)| match e {
+                Event::Error {
+                    kind,
+                    fatal,
+                    message,
+                } => Some((*at, *kind, *fatal, message.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn end_of(&self, request: RequestId) -> Option<(Instant, HttpEnd)> {
+        self.http_ends
+            .iter()
+            .find(|(_, r, _)| *r == request)
+            .map(|&(at, _, end)| (at, end))
+    }
+}
+
+/// A request the host is carrying out.
+#[derive(Debug, Clone)]
+struct HostRequest {
+    purpose: FetchPurpose,
+    resource: Resource,
+    resumes: bool,
+}
+
+/// A body in the host's store, under the request id that brought it.
+#[derive(Debug, Clone)]
+struct StoredBody {
+    body: Body,
+    /// What it is: from the fetch's URL and range, or for bytes from a peer, their header.
+    resource: Option<Resource>,
+    /// Appended and kept for peers (`Append { keep: true }`) until `ReleaseBody`.
+    kept: bool,
+    /// The pending append's `keep`.
+    keep_after_append: bool,
+}
+
+/// What the host knows of its core's configuration, for the checks.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    max_concurrent_http: usize,
+    max_concurrent_p2p: usize,
+    store_max_bytes: u64,
+    trackers: bool,
+}
+
+#[derive(Debug)]
+pub struct Host {
+    pub viewer: ViewerId,
+    pub player: Player,
+    pub media: MediaElement,
+    pub log: Log,
+    /// Broken rules found since the simulation last collected them.
+    pub violations: Vec<String>,
+    /// Load was given: the viewer is watching.
+    pub joined: bool,
+    /// The viewer vanished: nothing reaches it any more.
+    pub gone: bool,
+    limits: Limits,
+    host_order: HostOrder,
+    timer: Option<Instant>,
+    timer_generation: u64,
+    in_flight: BTreeMap<RequestId, HostRequest>,
+    store: BTreeMap<RequestId, StoredBody>,
+}
+
+impl Host {
+    pub fn new(
+        viewer: ViewerId,
+        core: Config,
+        seed: u64,
+        media: MediaConfig,
+        host_order: HostOrder,
+        now: Instant,
+    ) -> Self {
+        let limits = Limits {
+            max_concurrent_http: core.max_concurrent_http,
+            max_concurrent_p2p: core.p2p.max_concurrent_p2p,
+            store_max_bytes: core.p2p.store_max_bytes,
+            trackers: !core.p2p.trackers.is_empty(),
+        };
+        Host {
+            viewer,
+            player: Player::new(core, seed, now),
+            media: MediaElement::new(media, now),
+            log: Log::default(),
+            violations: Vec::new(),
+            joined: false,
+            gone: false,
+            limits,
+            host_order,
+            timer: None,
+            timer_generation: 0,
+            in_flight: BTreeMap::new(),
+            store: BTreeMap::new(),
+        }
+    }
+
+    /// Media fetches under way, as the host counts them.
+    pub fn concurrent_fetches(&self) -> usize {
+        self.in_flight
+            .values()
+            .filter(|r| r.purpose != FetchPurpose::Playlist)
+            .count()
+    }
+
+    /// Bodies appended and kept for peers, and their bytes.
+    pub fn kept_bodies(&self) -> (usize, u64) {
+        let kept = self.store.values().filter(|b| b.kept);
+        kept.fold((0, 0), |(n, bytes), b| (n + 1, bytes + b.body.len()))
+    }
+
+    fn violation(&mut self, now: Instant, message: String) {
+        self.violations.push(format!(
+            "t={:.3}s viewer {}: {message}",
+            secs(now),
+            self.viewer
+        ));
+    }
+
+    /// Hands one input to the core, then a fresh media snapshot (as the JS shim does after
+    /// every input), then carries out what the core orders.
+    pub fn feed(&mut self, sh: &mut Shared<'_>, now: Instant, input: Input) {
+        if self.gone {
+            return;
+        }
+        if let Input::Load { .. } = input {
+            self.joined = true;
+        }
+        if self.host_order == HostOrder::SnapshotAround {
+            let snapshot = self.media.snapshot();
+            self.player.handle_input(now, Input::Media(snapshot));
+        }
+        self.player.handle_input(now, input);
+        self.report_media(sh, now);
+    }
+
+    pub fn report_media(&mut self, sh: &mut Shared<'_>, now: Instant) {
+        let snapshot = self.media.snapshot();
+        self.player.handle_input(now, Input::Media(snapshot));
+        self.drain(sh, now);
+    }
+
+    fn drain(&mut self, sh: &mut Shared<'_>, now: Instant) {
+        for _ in 0..100_000 {
+            match self.player.poll_output() {
+                Output::Timeout { at } => return self.set_timer(sh, now, at),
+                output => self.carry_out(sh, now, output),
+            }
+        }
+        self.violation(
+            now,
+            "the core produced 100000 outputs without a Timeout".into(),
+        );
+    }
+
+    fn set_timer(&mut self, sh: &mut Shared<'_>, now: Instant, at: Option<Instant>) {
+        let Some(at) = at else {
+            self.timer = None;
+            self.timer_generation += 1;
+            return;
+        };
+        if at < now {
+            let message = format!("Timeout at {:.6}s is in the past", secs(at));
+            self.violation(now, message);
+        }
+        if self.timer == Some(at) {
+            return;
+        }
+        self.timer_generation += 1;
+        self.timer = Some(at);
+        let event = SimEvent::Timer {
+            viewer: self.viewer,
+            generation: self.timer_generation,
+        };
+        sh.queue.push(at.max(now), event);
+    }
+
+    pub fn on_timer(&mut self, sh: &mut Shared<'_>, now: Instant, generation: u64) {
+        if generation == self.timer_generation {
+            self.timer = None;
+            self.feed(sh, now, Input::Timer);
+        }
+    }
+
+    /// The next step of one of our HTTP transfers.
+    pub fn on_http(
+        &mut self,
+        sh: &mut Shared<'_>,
+        now: Instant,
+        request: RequestId,
+        step: HttpStep,
+    ) {
+        let viewer = self.viewer;
+        let Some(outcome) = sh.origin.on_step(now, viewer, request, step, sh.queue) else {
+            return;
+        };
+        let resumes = self.in_flight.get(&request).is_some_and(|r| r.resumes);
+        match &outcome.input {
+            Input::HttpDone { .. } => self.finish_request(now, request, HttpEnd::Done),
+            Input::HttpFailed { status, .. } => {
+                self.finish_request(now, request, HttpEnd::Failed(*status))
+            }
+            _ => {}
+        }
+        // Playlists come back as text; media bodies stay in the host's store, after the
+        // bytes a peer delivered when the request resumes them.
+        if let Some(served) = outcome.body {
+            if let Some((level, offset)) = served.file {
+                let body = Body::file(level, offset, served.bytes);
+                let stored = StoredBody {
+                    body: match self.store.remove(&request) {
+                        Some(prefix) if resumes => prefix.body.then(body),
+                        _ => body,
+                    },
+                    resource: Some(served.resource),
+                    kept: false,
+                    keep_after_append: false,
+                };
+                let content = &sh.origin.content;
+                let resource = if resumes {
+                    content.identify(&stored.body)
+                } else {
+                    stored.resource
+                };
+                self.store
+                    .insert(request, StoredBody { resource, ..stored });
+            }
+        }
+        self.feed(sh, now, outcome.input);
+    }
+
+    /// The running SourceBuffer operation finished.
+    pub fn on_source_buffer(&mut self, sh: &mut Shared<'_>, now: Instant) {
+        let (input, op, next) = self.media.finish(now);
+        if let Some(next) = next {
+            let event = SimEvent::SourceBuffer {
+                viewer: self.viewer,
+            };
+            sh.queue.push(next, event);
+        }
+        if let SourceBufferOp::Append { request, .. } = op {
+            let failure = match &input {
+                Input::AppendFailed { quota_exceeded, .. } => Some(*quota_exceeded),
+                _ => None,
+            };
+            // The host keeps the bytes when the core may append them again, or when it asked
+            // to keep them for peers.
+            match (failure, self.store.get_mut(&request)) {
+                (None, Some(stored)) if stored.keep_after_append => stored.kept = true,
+                (Some(true), _) => {}
+                _ => {
+                    self.store.remove(&request);
+                }
+            }
+            self.log.append_results.push((now, request, failure));
+        }
+        self.feed(sh, now, input);
+    }
+
+    fn finish_request(&mut self, now: Instant, request: RequestId, end: HttpEnd) {
+        if self.in_flight.remove(&request).is_some() {
+            self.log.http_ends.push((now, request, end));
+        }
+    }
+
+    fn piece_of(&self, content: &Content, resource: Resource) -> Piece {
+        match resource {
+            Resource::Init { level } => Piece::Init { level },
+            Resource::Segment { level, index } => {
+                let segment = content.segment(level, index);
+                Piece::Segment {
+                    level,
+                    index,
+                    start_s: segment.start_s,
+                    end_s: segment.end_s(),
+                }
+            }
+            _ => Piece::Garbage,
+        }
+    }
+
+    /// Why fetching `resource` now would be a duplicate, if it would.
+    fn duplicate_reason(&self, content: &Content, resource: Resource) -> Option<&'static str> {
+        if !matches!(resource, Resource::Init { .. } | Resource::Segment { .. }) {
+            return None;
+        }
+        if self.in_flight.values().any(|r| r.resource == resource) {
+            return Some("in flight");
+        }
+        if self
+            .store
+            .values()
+            .any(|b| !b.kept && b.resource == Some(resource))
+        {
+            return Some("downloaded and waiting to be appended");
+        }
+        let piece = self.piece_of(content, resource);
+        if self.media.appending(|p| *p == piece) {
+            return Some("being appended");
+        }
+        match resource {
+            Resource::Init { level } if self.media.holds_init(level) => Some("already appended"),
+            Resource::Segment { level, index } => {
+                let duration_s = content.segment(level, index).duration_s;
+                self.media
+                    .holds_segment(level, index, duration_s)
+                    .then_some("buffered")
+            }
+            _ => None,
+        }
+    }
+
+    fn carry_out(&mut self, sh: &mut Shared<'_>, now: Instant, output: Output) {
+        let viewer = self.viewer;
+        if is_p2p(&output) && !self.limits.trackers {
+            let message = format!("P2P order without a configured tracker: {output:?}");
+            return self.violation(now, message);
+        }
+        match output {
+            Output::Fetch(order) => self.start_fetch(sh, now, order),
+            Output::CancelFetch { request } => {
+                self.log.cancels.push((now, request));
+                self.finish_request(now, request, HttpEnd::Cancelled);
+                self.store.remove(&request);
+                sh.origin.cancel(viewer, request);
+            }
+            Output::ReleaseBody { request } => {
+                self.store.remove(&request);
+            }
+            Output::CreateSourceBuffers { tracks } => self.log.source_buffers.extend(tracks),
+            Output::SetDuration { duration_s } => self.media.duration_s = Some(duration_s),
+            Output::Append { request, keep, .. } => self.append(sh, now, request, keep),
+            Output::Evict {
+                track,
+                start_s,
+                end_s,
+            } => {
+                let position_s = self.media.position_s;
+                self.log.evicts.push((now, start_s, end_s, position_s));
+                let op = SourceBufferOp::Evict {
+                    track,
+                    start_s,
+                    end_s,
+                };
+                if let Some(done) = self.media.enqueue(now, op) {
+                    sh.queue.push(done, SimEvent::SourceBuffer { viewer });
+                }
+            }
+            Output::SeekMedia { position_s } => {
+                self.log.media_seeks.push((now, position_s));
+                self.media.seek(now, position_s);
+            }
+            Output::EndOfStream => {
+                self.log.end_of_stream.push(now);
+                self.media.set_end_of_stream(now);
+            }
+            Output::Event(event) => self.log.events.push((now, event)),
+            Output::Timeout { .. } => unreachable!("handled by drain"),
+            Output::StoreBytes { request, bytes } => {
+                self.log.stored.push((now, request, bytes.0.len() as u64));
+                let body = Body::wire(bytes.0);
+                let stored = StoredBody {
+                    resource: sh.origin.content.identify(&body),
+                    body,
+                    kept: false,
+                    keep_after_append: false,
+                };
+                self.store.insert(request, stored);
+            }
+            Output::TrackerConnect { tracker, url } => {
+                sh.tracker.connect(now, viewer, tracker, &url, sh.queue)
+            }
+            Output::TrackerSend { tracker, text } => {
+                sh.tracker.send(now, viewer, tracker, text, sh.queue)
+            }
+            Output::TrackerClose { tracker } => sh.tracker.close(now, viewer, tracker, sh.queue),
+            Output::CreateOffer { connection } => {
+                sh.net.create_offer(now, (viewer, connection), sh.queue)
+            }
+            Output::AcceptOffer { connection, sdp } => {
+                sh.net
+                    .accept_offer(now, (viewer, connection), &sdp, sh.queue)
+            }
+            Output::ApplyAnswer { connection, sdp } => {
+                sh.net
+                    .apply_answer(now, (viewer, connection), &sdp, sh.queue)
+            }
+            Output::ClosePeer { connection } => sh.net.close(now, (viewer, connection), sh.queue),
+            Output::PeerSend {
+                connection,
+                messages,
+            } => {
+                let end = (viewer, connection);
+                for command in sh.net.send(now, end, messages, sh.queue) {
+                    if let PeerCommand::SegmentRequest { segment, .. } = command {
+                        self.check_peer_request(sh, now, segment);
+                    }
+                }
+            }
+            Output::UploadSegment {
+                connection,
+                body,
+                from_byte,
+                chunk_bytes,
+                header,
+                footer,
+            } => {
+                let bytes = match self.store.get(&body) {
+                    Some(stored) => Some(sh.origin.content.materialize(&stored.body)),
+                    None => {
+                        let message = format!("UploadSegment of {body:?}, which is not stored");
+                        self.violation(now, message);
+                        None
+                    }
+                };
+                let end = (viewer, connection);
+                sh.net.upload(
+                    now,
+                    end,
+                    bytes,
+                    from_byte,
+                    chunk_bytes,
+                    header,
+                    footer,
+                    sh.queue,
+                );
+            }
+            Output::StopUpload { connection } => sh.net.stop_upload((viewer, connection)),
+        }
+    }
+
+    /// A segment asked of a peer must not be one this viewer has or is fetching.
+    fn check_peer_request(&mut self, sh: &Shared<'_>, now: Instant, segment: u64) {
+        let Some(level) = self.player.current_level() else {
+            return;
+        };
+        let content = &sh.origin.content;
+        let index = segment as usize;
+        if index >= content.levels[level].segments.len() {
+            return self.violation(now, format!("asked a peer for segment {segment}"));
+        }
+        let resource = Resource::Segment { level, index };
+        if let Some(reason) = self.duplicate_reason(content, resource) {
+            let message = format!("asked a peer for {resource:?} ({reason})");
+            self.violation(now, message);
+        }
+    }
+
+    fn append(&mut self, sh: &mut Shared<'_>, now: Instant, request: RequestId, keep: bool) {
+        let content = &sh.origin.content;
+        let Some(stored) = self.store.get_mut(&request) else {
+            let message = format!("Append of {request:?} whose body is not stored");
+            return self.violation(now, message);
+        };
+        stored.keep_after_append = keep;
+        // The media element reads what the bytes are from the bytes, as a demuxer does.
+        let claimed = content.identify(&stored.body);
+        let checked = claimed.map(|r| (r, content.verify(&stored.body, r)));
+        let bytes = stored.body.len();
+        let piece = match checked {
+            Some((resource, Ok(()))) => self.piece_of(content, resource),
+            Some((resource, Err(problem))) => {
+                let message =
+                    format!("{request:?}: appended wrong bytes as {resource:?}: {problem}");
+                self.violation(now, message);
+                Piece::Garbage
+            }
+            // The media element reports bytes that are not media itself.
+            None => Piece::Garbage,
+        };
+        self.log.appends.push(AppendRecord {
+            at: now,
+            request,
+            piece,
+        });
+        let op = SourceBufferOp::Append {
+            request,
+            piece,
+            bytes,
+        };
+        if let Some(done) = self.media.enqueue(now, op) {
+            let event = SimEvent::SourceBuffer {
+                viewer: self.viewer,
+            };
+            sh.queue.push(done, event);
+        }
+    }
+
+    fn start_fetch(&mut self, sh: &mut Shared<'_>, now: Instant, order: FetchOrder) {
+        let content = &sh.origin.content;
+        // A resumed segment's rest is no segment of its own (`OtherBytes`): never a duplicate.
+        let resource = content.resolve(&order.url, order.range);
+        if let Some(reason) = self.duplicate_reason(content, resource) {
+            let message = format!("duplicate fetch of {resource:?} ({reason})");
+            self.violation(now, message);
+        }
+        if order.append_to_stored && !self.store.contains_key(&order.request) {
+            let message = format!("{:?} resumes a body that is not stored", order.request);
+            self.violation(now, message);
+        }
+        if self.in_flight.contains_key(&order.request) {
+            self.violation(now, format!("request id {:?} reused", order.request));
+        }
+        self.log.fetches.push(FetchRecord {
+            at: now,
+            request: order.request,
+            url: order.url.clone(),
+            range: order.range,
+            purpose: order.purpose,
+            resource,
+            resumes: order.append_to_stored,
+            position_s: self.media.position_s,
+        });
+        self.in_flight.insert(
+            order.request,
+            HostRequest {
+                purpose: order.purpose,
+                resource,
+                resumes: order.append_to_stored,
+            },
+        );
+        sh.origin.start(now, self.viewer, &order, sh.queue);
+    }
+
+    /// The tab is gone: its requests are dropped with it.
+    pub fn vanish(&mut self, sh: &mut Shared) {
+        self.gone = true;
+        for request in std::mem::take(&mut self.in_flight).into_keys() {
+            sh.origin.cancel(self.viewer, request);
+        }
+    }
+
+    /// Rules checked after every event.
+    pub fn check_invariants(&mut self, sh: &Shared<'_>, now: Instant) {
+        let concurrent = self.concurrent_fetches();
+        self.log.max_concurrent_fetches = self.log.max_concurrent_fetches.max(concurrent);
+        if concurrent > self.limits.max_concurrent_http {
+            let message = format!(
+                "{concurrent} media fetches at once, limit {}",
+                self.limits.max_concurrent_http
+            );
+            self.violation(now, message);
+        }
+        let open = sh.origin.open_transfers(self.viewer);
+        if !self.gone && self.in_flight.len() != open {
+            let message = format!(
+                "host tracks {} requests, origin {open}",
+                self.in_flight.len()
+            );
+            self.violation(now, message);
+        }
+        let media_violations = std::mem::take(&mut self.media.violations);
+        for message in media_violations {
+            self.violation(now, message);
+        }
+        if self.gone {
+            return;
+        }
+        self.check_peer_downloads(sh, now);
+        let (_, kept_bytes) = self.kept_bodies();
+        if kept_bytes > self.limits.store_max_bytes {
+            let message = format!(
+                "{kept_bytes} bytes kept for peers, store limit {}",
+                self.limits.store_max_bytes
+            );
+            self.violation(now, message);
+        }
+    }
+
+    /// Peer downloads as seen on the wire: within the limit, one per connection, and never a
+    /// segment HTTP is fetching at the same time.
+    fn check_peer_downloads(&mut self, sh: &Shared<'_>, now: Instant) {
+        let open = sh.net.open_requests(self.viewer);
+        let downloads: usize = open.iter().map(|(_, segments)| segments.len()).sum();
+        self.log.max_peer_downloads = self.log.max_peer_downloads.max(downloads);
+        if downloads > self.limits.max_concurrent_p2p {
+            let message = format!(
+                "{downloads} peer downloads at once, limit {}",
+                self.limits.max_concurrent_p2p
+            );
+            self.violation(now, message);
+        }
+        for (connection, segments) in &open {
+            if segments.len() > 1 {
+                let message = format!("segments {segments:?} asked at once of {connection:?}");
+                self.violation(now, message);
+            }
+        }
+        let over_http: Vec<usize> = self
+            .in_flight
+            .values()
+            .filter_map(|r| match r.resource {
+                Resource::Segment { index, .. } => Some(index),
+                _ => None,
+            })
+            .collect();
+        for (connection, segments) in open {
+            for segment in segments {
+                if over_http.contains(&(segment as usize)) {
+                    let message =
+                        format!("segment {segment} fetched over HTTP and from {connection:?}");
+                    self.violation(now, message);
+                }
+            }
+        }
+    }
+}
+
+fn is_p2p(output: &Output) -> bool {
+    matches!(
+        output,
+        Output::StoreBytes { .. }
+            | Output::TrackerConnect { .. }
+            | Output::TrackerSend { .. }
+            | Output::TrackerClose { .. }
+            | Output::CreateOffer { .. }
+            | Output::AcceptOffer { .. }
+            | Output::ApplyAnswer { .. }
+            | Output::ClosePeer { .. }
+            | Output::PeerSend { .. }
+            | Output::UploadSegment { .. }
+            | Output::StopUpload { .. }
+    )
+}

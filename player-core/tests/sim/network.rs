@@ -1,0 +1,786 @@
+//! Simulated WebRTC between viewers, doing what the JS shim's `PeerTransport` does with real
+//! RTCPeerConnections: offers and answers as synthetic SDP naming the viewer and connection,
+//! a data channel that opens once both sides exchanged SDP, and ordered reliable delivery of
+//! data-channel messages with per-link latency and bandwidth.
+//!
+//! Transmission model: a message first goes through its sender's uplink (one pipe per
+//! viewer, shared by all its connections, `upload_bytes_per_s`), then through the link of its
+//! connection (`link_bytes_per_s`), then arrives `latency` later. Both stages are FIFO, so a
+//! channel's messages arrive in order. A channel's `bufferedAmount` is what was sent and has
+//! not left the link yet; uploads wait while it is above 1 MiB, as the shim's do, so a
+//! slow uplink throttles them and `StopUpload` cannot recall bytes already queued.
+//!
+//! Faults per viewer: an uplink that stalls (the channels stay open, nothing more leaves)
+//! or a viewer that vanishes (every connection closes), each once it has uploaded a given
+//! number of segment bytes, so that it happens in the middle of a transfer.
+//!
+//! The network also watches the p2p-media-loader protocol on every channel with the core's
+//! own wire reader, to check from the outside which segment requests each viewer has open.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use player_core::p2p::wire::{
+    Message, MessageReader, PeerCommand, SegmentId, WireRequestId, DEFAULT_MAX_COMMAND_BYTES,
+};
+use player_core::player::Bytes;
+use player_core::swarm::ConnectionId;
+use player_core::{Duration, Input, Instant};
+
+use super::clock::{secs, EventQueue};
+use super::{SimEvent, ViewerId};
+
+/// One side of a peer connection.
+pub type End = (ViewerId, ConnectionId);
+
+/// The shim's upload flow control (peers.js): pause above, resume below.
+const BUFFERED_HIGH_BYTES: u64 = 1024 * 1024;
+const BUFFERED_LOW_BYTES: u64 = 256 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NetworkConfig {
+    /// From `CreateOffer` or `AcceptOffer` to the SDP (ICE gathering).
+    pub sdp_delay: Duration,
+    /// From `ApplyAnswer` to the data channel opening on both sides (ICE, DTLS, SCTP).
+    pub connect_delay: Duration,
+    /// One-way delay of every link.
+    pub latency: Duration,
+    /// Capacity of each link in each direction, after the sender's uplink.
+    pub link_bytes_per_s: u64,
+    /// How long a side takes to notice that its connection will never open (ICE failure).
+    pub failure_notice: Duration,
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        NetworkConfig {
+            sdp_delay: Duration::from_millis(40),
+            connect_delay: Duration::from_millis(120),
+            latency: Duration::from_millis(30),
+            link_bytes_per_s: 10_000_000,
+            failure_notice: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One viewer's network as a peer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PeerProfile {
+    pub upload_bytes_per_s: u64,
+    /// The uplink stops sending anything after this many segment bytes were uploaded.
+    pub stall_after_bytes: Option<u64>,
+    /// The viewer vanishes (closes its tab) after uploading this many segment bytes.
+    pub vanish_after_bytes: Option<u64>,
+}
+
+impl Default for PeerProfile {
+    fn default() -> Self {
+        PeerProfile {
+            upload_bytes_per_s: 2_500_000,
+            stall_after_bytes: None,
+            vanish_after_bytes: None,
+        }
+    }
+}
+
+/// Something due in the network.
+#[derive(Debug)]
+pub enum NetEvent {
+    OfferReady(End),
+    AnswerReady(End),
+    /// Both sides' data channel opens.
+    Open(End, End),
+    Deliver {
+        from: End,
+        to: End,
+        bytes: Vec<u8>,
+    },
+    /// This side learns that its connection closed or failed.
+    Closed(End),
+    /// An upload waiting for its channel to drain looks again.
+    UploadStep(u64),
+}
+
+/// How a segment request a viewer sent ended, as seen on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownloadEnd {
+    Completed,
+    Absent,
+    Cancelled,
+    /// The connection closed first.
+    Closed,
+}
+
+/// One segment request as seen on the wire, from request to its end.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DownloadRecord {
+    pub viewer: ViewerId,
+    pub connection: ConnectionId,
+    /// The viewer asked.
+    pub peer: ViewerId,
+    pub segment: SegmentId,
+    pub requested_at: Instant,
+    pub ended_at: Instant,
+    /// Segment bytes of this request delivered to the requester.
+    pub received_bytes: u64,
+    pub end: DownloadEnd,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct OpenRequest {
+    segment: SegmentId,
+    at: Instant,
+    received_bytes: u64,
+}
+
+/// The protocol on one side of a channel, read from the outside.
+#[derive(Debug)]
+struct Watch {
+    sent: MessageReader,
+    received: MessageReader,
+    /// Requests this side sent that have not ended.
+    open: BTreeMap<WireRequestId, OpenRequest>,
+    /// The request whose bytes are arriving.
+    incoming: Option<WireRequestId>,
+}
+
+#[derive(Debug)]
+struct Conn {
+    /// The other side: from the offer on the answering side, from the answer on the offering.
+    remote: Option<End>,
+    open: bool,
+    link_free_at: Instant,
+    /// Messages sent and still in the link, with when they leave it (`None`: never, behind
+    /// a stalled uplink): the channel's `bufferedAmount`.
+    queued: VecDeque<(Option<Instant>, u64)>,
+    upload: Option<u64>,
+    watch: Watch,
+}
+
+impl Conn {
+    fn new(remote: Option<End>) -> Self {
+        Conn {
+            remote,
+            open: false,
+            link_free_at: Instant(0),
+            queued: VecDeque::new(),
+            upload: None,
+            watch: Watch {
+                sent: MessageReader::new(DEFAULT_MAX_COMMAND_BYTES),
+                received: MessageReader::new(DEFAULT_MAX_COMMAND_BYTES),
+                open: BTreeMap::new(),
+                incoming: None,
+            },
+        }
+    }
+
+    fn buffered(&mut self, now: Instant) -> u64 {
+        while self
+            .queued
+            .front()
+            .is_some_and(|(t, _)| t.is_some_and(|t| t <= now))
+        {
+            self.queued.pop_front();
+        }
+        self.queued.iter().map(|(_, n)| n).sum()
+    }
+
+    /// When `bufferedAmount` falls to the low mark; `None` if never.
+    fn drained_at(&self) -> Option<Instant> {
+        let mut left: u64 = self.queued.iter().map(|(_, n)| n).sum();
+        let mut at = None;
+        for &(leaves, bytes) in &self.queued {
+            if left <= BUFFERED_LOW_BYTES {
+                break;
+            }
+            at = Some(leaves?);
+            left -= bytes;
+        }
+        at
+    }
+}
+
+#[derive(Debug)]
+struct Uplink {
+    profile: PeerProfile,
+    free_at: Instant,
+    uploaded_bytes: u64,
+    /// Nothing leaves any more.
+    stuck: bool,
+}
+
+#[derive(Debug)]
+struct Upload {
+    end: End,
+    body: Vec<u8>,
+    offset: usize,
+    chunk_bytes: usize,
+    footer: Vec<Vec<u8>>,
+    sent_bytes: u64,
+    stopped: bool,
+}
+
+#[derive(Debug)]
+pub struct Network {
+    pub config: NetworkConfig,
+    uplinks: Vec<Uplink>,
+    conns: BTreeMap<End, Conn>,
+    uploads: BTreeMap<u64, Upload>,
+    next_upload: u64,
+    /// Every segment request that ended, in order.
+    pub downloads: Vec<DownloadRecord>,
+    pub violations: Vec<String>,
+}
+
+/// The offer or answer SDP of one side: enough of a real one to look like it, and the line
+/// that names the side.
+fn sdp(kind: &str, (viewer, connection): End) -> String {
+    format!(
+        "v=0\r\no=- {viewer}{:06} 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n\
+         m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\n\
+         a=setup:{kind}\r\na=sctp-port:5000\r\na=x-shoal-sim:{viewer}/{}\r\n",
+        connection.0, connection.0
+    )
+}
+
+fn parse_sdp(sdp: &str) -> Option<End> {
+    let line = sdp.lines().find_map(|l| l.strip_prefix("a=x-shoal-sim:"))?;
+    let (viewer, connection) = line.split_once('/')?;
+    Some((viewer.parse().ok()?, ConnectionId(connection.parse().ok()?)))
+}
+
+/// Time to push `bytes` through a pipe of `bytes_per_s`.
+fn transfer_time(bytes: u64, bytes_per_s: u64) -> Duration {
+    Duration((bytes as u128 * 1_000_000 / bytes_per_s.max(1) as u128) as u64)
+}
+
+impl Network {
+    pub fn new(config: NetworkConfig, profiles: Vec<PeerProfile>) -> Self {
+        Network {
+            config,
+            uplinks: profiles
+                .into_iter()
+                .map(|profile| Uplink {
+                    profile,
+                    free_at: Instant(0),
+                    uploaded_bytes: 0,
+                    stuck: false,
+                })
+                .collect(),
+            conns: BTreeMap::new(),
+            uploads: BTreeMap::new(),
+            next_upload: 0,
+            downloads: Vec::new(),
+            violations: Vec::new(),
+        }
+    }
+
+    /// Segment requests `viewer` has open, per connection.
+    pub fn open_requests(&self, viewer: ViewerId) -> Vec<(ConnectionId, Vec<SegmentId>)> {
+        self.conns
+            .range((viewer, ConnectionId(0))..=(viewer, ConnectionId(u32::MAX)))
+            .filter(|(_, c)| !c.watch.open.is_empty())
+            .map(|(&(_, id), c)| (id, c.watch.open.values().map(|r| r.segment).collect()))
+            .collect()
+    }
+
+    /// Segment bytes `viewer` has sent to peers.
+    pub fn uploaded_bytes(&self, viewer: ViewerId) -> u64 {
+        self.uplinks[viewer].uploaded_bytes
+    }
+
+    pub fn create_offer(&mut self, now: Instant, end: End, queue: &mut EventQueue<SimEvent>) {
+        self.conns.insert(end, Conn::new(None));
+        let at = now + self.config.sdp_delay;
+        queue.push(at, SimEvent::Net(NetEvent::OfferReady(end)));
+    }
+
+    pub fn accept_offer(
+        &mut self,
+        now: Instant,
+        end: End,
+        offer: &str,
+        queue: &mut EventQueue<SimEvent>,
+    ) {
+        let Some(offerer) = parse_sdp(offer) else {
+            self.violations
+                .push(format!("viewer {}: AcceptOffer with a foreign SDP", end.0));
+            return;
+        };
+        self.conns.insert(end, Conn::new(Some(offerer)));
+        let at = now + self.config.sdp_delay;
+        queue.push(at, SimEvent::Net(NetEvent::AnswerReady(end)));
+        if !self.conns.contains_key(&offerer) {
+            // The offerer closed its side already: ICE will never connect.
+            let at = now + self.config.failure_notice;
+            queue.push(at, SimEvent::Net(NetEvent::Closed(end)));
+        }
+    }
+
+    pub fn apply_answer(
+        &mut self,
+        now: Instant,
+        end: End,
+        answer: &str,
+        queue: &mut EventQueue<SimEvent>,
+    ) {
+        if !self.conns.contains_key(&end) {
+            return; // closed meanwhile: the shim ignores it too
+        }
+        let Some(answerer) = parse_sdp(answer) else {
+            self.violations
+                .push(format!("viewer {}: ApplyAnswer with a foreign SDP", end.0));
+            return;
+        };
+        match self.conns.get(&answerer).map(|c| c.remote) {
+            Some(remote) if remote == Some(end) => {
+                self.conns.get_mut(&end).expect("checked above").remote = Some(answerer);
+                let at = now + self.config.connect_delay;
+                queue.push(at, SimEvent::Net(NetEvent::Open(end, answerer)));
+            }
+            Some(_) => self.violations.push(format!(
+                "viewer {} connection {}: applied the answer to another offer",
+                end.0, end.1 .0
+            )),
+            None => {
+                // The answering side closed meanwhile: ICE will never connect.
+                let at = now + self.config.failure_notice;
+                queue.push(at, SimEvent::Net(NetEvent::Closed(end)));
+            }
+        }
+    }
+
+    /// The core closed its side (`ClosePeer`): the other side hears of it, no input comes
+    /// back except the end of a waiting upload, as the shim's close event wakes it.
+    pub fn close(&mut self, now: Instant, end: End, queue: &mut EventQueue<SimEvent>) {
+        if self.forget(now, end, queue) {
+            self.finish_waiting_upload(now, end, queue);
+        }
+    }
+
+    /// Removes one side, telling whoever is connected or connecting to it; false if unknown.
+    fn forget(&mut self, now: Instant, end: End, queue: &mut EventQueue<SimEvent>) -> bool {
+        let Some(conn) = self.conns.remove(&end) else {
+            return false;
+        };
+        for open in conn.watch.open.into_values() {
+            self.record(now, end, conn.remote, open, DownloadEnd::Closed);
+        }
+        if let Some(remote) = conn.remote {
+            if self
+                .conns
+                .get(&remote)
+                .is_some_and(|c| c.remote == Some(end))
+            {
+                let delay = if conn.open {
+                    self.config.latency
+                } else {
+                    self.config.failure_notice
+                };
+                queue.push(now + delay, SimEvent::Net(NetEvent::Closed(remote)));
+            }
+        }
+        // Sides that answered our offer and wait for us to apply their answer.
+        let waiting: Vec<End> = self
+            .conns
+            .iter()
+            .filter(|(&e, c)| c.remote == Some(end) && Some(e) != conn.remote)
+            .map(|(&e, _)| e)
+            .collect();
+        for side in waiting {
+            let at = now + self.config.failure_notice;
+            queue.push(at, SimEvent::Net(NetEvent::Closed(side)));
+        }
+        true
+    }
+
+    fn record(
+        &mut self,
+        now: Instant,
+        (viewer, connection): End,
+        remote: Option<End>,
+        open: OpenRequest,
+        end: DownloadEnd,
+    ) {
+        self.downloads.push(DownloadRecord {
+            viewer,
+            connection,
+            peer: remote.map_or(usize::MAX, |r| r.0),
+            segment: open.segment,
+            requested_at: open.at,
+            ended_at: now,
+            received_bytes: open.received_bytes,
+            end,
+        });
+    }
+
+    fn finish_waiting_upload(&mut self, now: Instant, end: End, queue: &mut EventQueue<SimEvent>) {
+        let waiting: Vec<u64> = self
+            .uploads
+            .iter()
+            .filter(|(_, u)| u.end == end)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in waiting {
+            let upload = self.uploads.remove(&id).expect("listed above");
+            report_upload(now, end, upload.sent_bytes, false, queue);
+        }
+    }
+
+    /// Sends the core's messages on an open channel (the shim drops them otherwise); returns
+    /// the commands they carried.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        end: End,
+        messages: Vec<Bytes>,
+        queue: &mut EventQueue<SimEvent>,
+    ) -> Vec<PeerCommand> {
+        let mut commands = Vec::new();
+        if !self.conns.get(&end).is_some_and(|c| c.open) {
+            return commands;
+        }
+        for Bytes(message) in messages {
+            let conn = self.conns.get_mut(&end).expect("checked above");
+            match conn.watch.sent.read(&message) {
+                Ok(Message::Command(command)) => {
+                    match command {
+                        PeerCommand::SegmentRequest {
+                            segment, request, ..
+                        } => {
+                            let open = OpenRequest {
+                                segment,
+                                at: now,
+                                received_bytes: 0,
+                            };
+                            conn.watch.open.insert(request, open);
+                        }
+                        PeerCommand::CancelSegmentRequest { request, .. } => {
+                            if let Some(open) = conn.watch.open.remove(&request) {
+                                let remote = conn.remote;
+                                self.record(now, end, remote, open, DownloadEnd::Cancelled);
+                            }
+                        }
+                        _ => {}
+                    }
+                    commands.push(command);
+                }
+                Ok(Message::CommandPart) => {}
+                Ok(Message::SegmentBytes) | Err(_) => self.violations.push(format!(
+                    "viewer {} sent a message that is not a command frame with PeerSend",
+                    end.0
+                )),
+            }
+            self.transmit(now, end, message, queue);
+        }
+        commands
+    }
+
+    /// Puts one message on the wire of an open channel; returns when it leaves the uplink
+    /// (`None`: it never does).
+    fn transmit(
+        &mut self,
+        now: Instant,
+        end: End,
+        message: Vec<u8>,
+        queue: &mut EventQueue<SimEvent>,
+    ) -> Option<Instant> {
+        let link_bytes_per_s = self.config.link_bytes_per_s;
+        let latency = self.config.latency;
+        let uplink = &mut self.uplinks[end.0];
+        let conn = self.conns.get_mut(&end)?;
+        let (Some(remote), true) = (conn.remote, conn.open) else {
+            return None;
+        };
+        let bytes = message.len() as u64;
+        if uplink.stuck {
+            conn.queued.push_back((None, bytes));
+            return None;
+        }
+        let up_done =
+            now.max(uplink.free_at) + transfer_time(bytes, uplink.profile.upload_bytes_per_s);
+        uplink.free_at = up_done;
+        let link_done = up_done.max(conn.link_free_at) + transfer_time(bytes, link_bytes_per_s);
+        conn.link_free_at = link_done;
+        conn.queued.push_back((Some(link_done), bytes));
+        let deliver = NetEvent::Deliver {
+            from: end,
+            to: remote,
+            bytes: message,
+        };
+        queue.push(link_done + latency, SimEvent::Net(deliver));
+        Some(up_done)
+    }
+
+    /// `UploadSegment`: header, body from `from_byte` in chunks, footer, then
+    /// `UploadFinished`; replaces an upload to that peer under way.
+    #[allow(clippy::too_many_arguments)] // the order's fields
+    pub fn upload(
+        &mut self,
+        now: Instant,
+        end: End,
+        body: Option<Vec<u8>>,
+        from_byte: u64,
+        chunk_bytes: usize,
+        header: Vec<Bytes>,
+        footer: Vec<Bytes>,
+        queue: &mut EventQueue<SimEvent>,
+    ) {
+        let Some(conn) = self.conns.get_mut(&end) else {
+            return; // the shim has no such peer and reports nothing
+        };
+        let replaced = conn.upload.take();
+        let open = conn.open;
+        if let Some(old) = replaced.and_then(|id| self.uploads.get_mut(&id)) {
+            old.stopped = true;
+        }
+        let (Some(body), true) = (body, open) else {
+            return report_upload(now, end, 0, false, queue);
+        };
+        for Bytes(message) in header {
+            self.transmit(now, end, message, queue);
+        }
+        let id = self.next_upload;
+        self.next_upload += 1;
+        let upload = Upload {
+            end,
+            offset: from_byte.min(body.len() as u64) as usize,
+            body,
+            chunk_bytes: chunk_bytes.max(1),
+            footer: footer.into_iter().map(|Bytes(m)| m).collect(),
+            sent_bytes: 0,
+            stopped: false,
+        };
+        self.uploads.insert(id, upload);
+        self.conns.get_mut(&end).expect("checked above").upload = Some(id);
+        self.run_upload(now, id, queue);
+    }
+
+    /// `StopUpload`: a waiting upload ends when it wakes, as in the shim.
+    pub fn stop_upload(&mut self, end: End) {
+        let Some(conn) = self.conns.get_mut(&end) else {
+            return;
+        };
+        if let Some(upload) = conn.upload.take().and_then(|id| self.uploads.get_mut(&id)) {
+            upload.stopped = true;
+        }
+    }
+
+    /// The shim's upload loop, from where it waited.
+    fn run_upload(&mut self, now: Instant, id: u64, queue: &mut EventQueue<SimEvent>) {
+        loop {
+            let upload = &self.uploads[&id];
+            let end = upload.end;
+            let Some(conn) = self.conns.get_mut(&end) else {
+                self.uploads.remove(&id);
+                return;
+            };
+            if upload.stopped || !conn.open {
+                let upload = self.uploads.remove(&id).expect("looked up above");
+                return report_upload(now, end, upload.sent_bytes, false, queue);
+            }
+            if upload.offset >= upload.body.len() {
+                let upload = self.uploads.remove(&id).expect("looked up above");
+                for message in upload.footer {
+                    self.transmit(now, end, message, queue);
+                }
+                if let Some(conn) = self.conns.get_mut(&end) {
+                    conn.upload = conn.upload.filter(|&u| u != id);
+                }
+                return report_upload(now, end, upload.sent_bytes, true, queue);
+            }
+            if conn.buffered(now) > BUFFERED_HIGH_BYTES {
+                if let Some(at) = conn.drained_at() {
+                    queue.push(at, SimEvent::Net(NetEvent::UploadStep(id)));
+                }
+                return;
+            }
+            let upload = self.uploads.get_mut(&id).expect("looked up above");
+            let to = (upload.offset + upload.chunk_bytes).min(upload.body.len());
+            let chunk = upload.body[upload.offset..to].to_vec();
+            upload.offset = to;
+            upload.sent_bytes += chunk.len() as u64;
+            let sent = chunk.len() as u64;
+            if let Some(left_at) = self.transmit(now, end, chunk, queue) {
+                self.count_upload(left_at, end.0, sent, queue);
+            }
+        }
+    }
+
+    /// Counts segment bytes leaving the uplink at `left_at` and sets off the viewer's faults:
+    /// what is sent after the last byte counted never leaves, what left before still arrives.
+    fn count_upload(
+        &mut self,
+        left_at: Instant,
+        viewer: ViewerId,
+        bytes: u64,
+        queue: &mut EventQueue<SimEvent>,
+    ) {
+        let uplink = &mut self.uplinks[viewer];
+        uplink.uploaded_bytes += bytes;
+        let reached = |limit: Option<u64>| limit.is_some_and(|l| uplink.uploaded_bytes >= l);
+        let stall = reached(uplink.profile.stall_after_bytes);
+        let vanish = reached(uplink.profile.vanish_after_bytes);
+        if (stall || vanish) && !uplink.stuck {
+            uplink.stuck = true;
+            if vanish {
+                queue.push(left_at, SimEvent::Vanish { viewer });
+            }
+        }
+    }
+
+    /// The viewer's tab is gone: every connection closes, the other sides hear of it.
+    pub fn vanish(&mut self, now: Instant, viewer: ViewerId, queue: &mut EventQueue<SimEvent>) {
+        self.uplinks[viewer].stuck = true;
+        let ends: Vec<End> = self
+            .conns
+            .keys()
+            .filter(|(v, _)| *v == viewer)
+            .copied()
+            .collect();
+        for end in ends {
+            self.forget(now, end, queue);
+        }
+        self.uploads.retain(|_, u| u.end.0 != viewer);
+    }
+
+    /// Carries out a due network event; returns the inputs for viewers, in order.
+    pub fn handle(
+        &mut self,
+        now: Instant,
+        event: NetEvent,
+        queue: &mut EventQueue<SimEvent>,
+    ) -> Vec<(ViewerId, Input)> {
+        match event {
+            NetEvent::OfferReady(end) => self
+                .conns
+                .contains_key(&end)
+                .then(|| {
+                    let sdp = sdp("actpass", end);
+                    let input = Input::OfferCreated {
+                        connection: end.1,
+                        sdp,
+                    };
+                    (end.0, input)
+                })
+                .into_iter()
+                .collect(),
+            NetEvent::AnswerReady(end) => self
+                .conns
+                .contains_key(&end)
+                .then(|| {
+                    let sdp = sdp("active", end);
+                    let input = Input::AnswerCreated {
+                        connection: end.1,
+                        sdp,
+                    };
+                    (end.0, input)
+                })
+                .into_iter()
+                .collect(),
+            NetEvent::Open(a, b) => {
+                let paired = |x: End, y: End, conns: &BTreeMap<End, Conn>| {
+                    conns.get(&x).is_some_and(|c| c.remote == Some(y))
+                };
+                if !paired(a, b, &self.conns) || !paired(b, a, &self.conns) {
+                    return Vec::new();
+                }
+                let mut inputs = Vec::new();
+                for end in [a, b] {
+                    let conn = self.conns.get_mut(&end).expect("paired");
+                    conn.open = true;
+                    conn.link_free_at = now;
+                    inputs.push((end.0, Input::PeerOpened { connection: end.1 }));
+                }
+                inputs
+            }
+            NetEvent::Deliver { from, to, bytes } => self.deliver(now, from, to, bytes),
+            NetEvent::Closed(end) => {
+                if !self.forget(now, end, queue) {
+                    return Vec::new();
+                }
+                // A waiting upload reports after the close, as the shim's loop wakes on it.
+                self.finish_waiting_upload(now, end, queue);
+                vec![(end.0, Input::PeerClosed { connection: end.1 })]
+            }
+            NetEvent::UploadStep(id) => {
+                if self.uploads.contains_key(&id) {
+                    self.run_upload(now, id, queue);
+                }
+                Vec::new()
+            }
+        }
+    }
+
+    fn deliver(
+        &mut self,
+        now: Instant,
+        from: End,
+        to: End,
+        bytes: Vec<u8>,
+    ) -> Vec<(ViewerId, Input)> {
+        let Some(conn) = self.conns.get_mut(&to) else {
+            return Vec::new();
+        };
+        if !conn.open || conn.remote != Some(from) {
+            return Vec::new();
+        }
+        let watch = &mut conn.watch;
+        let ended = match watch.received.read(&bytes) {
+            Ok(Message::SegmentBytes) => {
+                let incoming = watch.incoming.and_then(|r| watch.open.get_mut(&r));
+                if let Some(open) = incoming {
+                    open.received_bytes += bytes.len() as u64;
+                }
+                None
+            }
+            Ok(Message::Command(PeerCommand::SegmentData { request, .. })) => {
+                watch.incoming = Some(request);
+                None
+            }
+            Ok(Message::Command(PeerCommand::SegmentDataSendingCompleted { request, .. })) => {
+                watch.incoming = None;
+                Some((request, DownloadEnd::Completed))
+            }
+            Ok(Message::Command(PeerCommand::SegmentAbsent { request, .. })) => {
+                Some((request, DownloadEnd::Absent))
+            }
+            Ok(_) => None,
+            Err(error) => {
+                self.violations.push(format!(
+                    "t={:.3}s: viewer {} received a malformed message from viewer {}: {error:?}",
+                    secs(now),
+                    to.0,
+                    from.0
+                ));
+                None
+            }
+        };
+        if let Some((request, end)) = ended {
+            if let Some(open) = conn.watch.open.remove(&request) {
+                let remote = conn.remote;
+                self.record(now, to, remote, open, end);
+            }
+        }
+        let input = Input::PeerMessage {
+            connection: to.1,
+            bytes,
+        };
+        vec![(to.0, input)]
+    }
+}
+
+/// `UploadFinished`, reported by the shim's upload loop right after it ends.
+fn report_upload(
+    now: Instant,
+    (viewer, connection): End,
+    sent_bytes: u64,
+    completed: bool,
+    queue: &mut EventQueue<SimEvent>,
+) {
+    let input = Input::UploadFinished {
+        connection,
+        sent_bytes,
+        completed,
+    };
+    queue.push(now, SimEvent::Core { viewer, input });
+}
