@@ -313,15 +313,18 @@ fn a_peer_announcing_the_wrong_length_is_dropped_and_its_segment_comes_over_http
         },
     );
     host.play_on(1);
+    // The request under way is the one with the highest request id (the host's log is not in
+    // order: it records the orders of nested steps first).
     let request = host
         .commands_sent_to(connection)
         .into_iter()
-        .find_map(|command| match command {
+        .filter_map(|command| match command {
             PeerCommand::SegmentRequest {
                 segment, request, ..
             } => Some((segment, request)),
             _ => None,
         })
+        .max_by_key(|&(_, request)| request)
         .expect("the player asked the peer for a segment it announced");
     let (segment, wire_request) = request;
     host.peer_says(

@@ -50,9 +50,10 @@ const PROVEN_AFTER_DELIVERIES: u32 = 2;
 /// in target durations: bounds HTTP prefetch while peers are connected.
 const HTTP_SPREAD_TARGET_DURATIONS: f64 = 3.0;
 
-/// After joining a swarm, HTTP prefetch beyond the urgency window waits this long for the
-/// first peers (a tracker round trip and a WebRTC handshake) before behaving as plain HTTP:
-/// otherwise every viewer would fill its whole forward buffer from the origin at start.
+/// After joining a swarm where a remote peer answered (so there is someone to share with),
+/// HTTP prefetch beyond the urgency window waits up to this long for the connection to open
+/// (ICE) before behaving as plain HTTP: otherwise every viewer joining a swarm would fill its
+/// whole forward buffer from the origin at start. A lone viewer never waits.
 const PEER_DISCOVERY_GRACE: Duration = Duration::from_secs(3);
 
 /// Raw segment bytes per data-channel message when uploading (the command frames use the
@@ -64,6 +65,8 @@ pub(super) struct Peer {
     session: PeerSession,
     /// The data channel is open (before that the connection is being negotiated).
     open: bool,
+    /// A remote peer took part in the negotiation (sent us an offer or answered ours).
+    remote_known: bool,
     bandwidth: BandwidthEstimator,
     delivered: u32,
     failures: u32,
@@ -74,6 +77,7 @@ impl Peer {
         Peer {
             session: PeerSession::new(),
             open: false,
+            remote_known: false,
             bandwidth: BandwidthEstimator::new(),
             delivered: 0,
             failures: 0,
@@ -321,10 +325,15 @@ impl Player {
                     Output::CreateOffer { connection }
                 }
                 TrackerAction::AcceptOffer { connection, sdp } => {
-                    swarm.peers.insert(connection, Peer::new());
+                    let mut peer = Peer::new();
+                    peer.remote_known = true;
+                    swarm.peers.insert(connection, peer);
                     Output::AcceptOffer { connection, sdp }
                 }
                 TrackerAction::ApplyAnswer { connection, sdp } => {
+                    if let Some(peer) = swarm.peers.get_mut(&connection) {
+                        peer.remote_known = true;
+                    }
                     Output::ApplyAnswer { connection, sdp }
                 }
                 TrackerAction::CloseConnection { connection } => {
@@ -740,7 +749,7 @@ impl Player {
                     .map_or(1.0, |p| p.estimate_bps(&player.config.p2p));
                 let total = download
                     .total_bytes
-                    .unwrap_or_else(|| estimated_bytes(segment, player.level_bandwidth()));
+                    .unwrap_or_else(|| segment_bytes(segment, player.level_bandwidth()));
                 let remaining = total.saturating_sub(download.received_bytes);
                 let elapsed_s = now.saturating_since(download.started).as_secs_f64();
                 let rate_bps = if download.received_bytes > 0 && elapsed_s > 0.0 {
@@ -752,6 +761,7 @@ impl Player {
                 let http_left_s = remaining as f64 * 8.0 / http_bps + REQUEST_LATENCY_S;
                 let too_late = p2p_left_s + DEADLINE_MARGIN_S > until_needed_s - http_left_s;
                 // A transfer still flowing is only worth cancelling when HTTP can take over.
+                eprintln!("SUP stalled={stalled} too_late={too_late} until={until_needed_s} p2p_left={p2p_left_s} http_left={http_left_s} pos={position_s} now={:?} last={:?}", now, download.last_bytes_at);
                 if stalled || (too_late && http_free) {
                     late.push((request, download.connection, stalled));
                 }
@@ -809,10 +819,9 @@ impl Player {
         };
         let segment = &stream.playlist.segments[index];
         let until_needed_s = (segment.start_s - position_s).max(0.0);
-        let bytes = segment.byte_range.map_or_else(
-            || estimated_bytes(segment, self.level_bandwidth()),
-            |r| r.length,
-        ) as f64;
+        // The same size as the supervision uses, or a transfer chosen as in time would be
+        // cancelled as late at once.
+        let bytes = segment_bytes(segment, self.level_bandwidth()) as f64;
         let http_time_s = bytes * 8.0 / self.http_bps() + REQUEST_LATENCY_S;
         let stall_s = self.config.p2p.stall_timeout_ms as f64 / 1000.0;
         let urgent_s = stall_s + 2.0 * http_time_s + DEADLINE_MARGIN_S;
@@ -844,7 +853,8 @@ impl Player {
             return Source::Http;
         }
         let open_peers = swarm.peers.values().filter(|p| p.open).count();
-        let discovering = self.now < swarm.joined_at + PEER_DISCOVERY_GRACE;
+        let discovering = self.now < swarm.joined_at + PEER_DISCOVERY_GRACE
+            && swarm.peers.values().any(|p| p.remote_known && !p.open);
         if open_peers == 0 && !discovering {
             return Source::Http;
         }
@@ -1009,9 +1019,10 @@ impl Player {
     }
 }
 
-/// A segment's size guessed from its level's bandwidth, when the playlist does not say.
-fn estimated_bytes(segment: &Segment, bandwidth_bps: u64) -> u64 {
-    (segment.duration_s * bandwidth_bps as f64 / 8.0) as u64
+/// A segment's size: its byte range's length, or a guess from its level's bandwidth.
+fn segment_bytes(segment: &Segment, bandwidth_bps: u64) -> u64 {
+    let guess = (segment.duration_s * bandwidth_bps as f64 / 8.0) as u64;
+    segment.byte_range.map_or(guess, |r| r.length)
 }
 
 /// The rest of a segment after `received` bytes, as a byte range of its resource.
