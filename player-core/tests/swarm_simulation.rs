@@ -6,9 +6,10 @@
 mod sim;
 
 use player_core::player::SegmentSource;
-use player_core::Event;
+use player_core::{Event, Input};
 
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 use sim::host::Host;
 use sim::media::Piece;
 use sim::network::{DownloadEnd, DownloadRecord, PeerProfile};
@@ -289,6 +290,41 @@ fn viewers_without_a_tracker_fetch_what_plain_http_fetches() {
     equals_plain_http(config, "unreachable tracker");
 }
 
+/// Runs until `viewer` has a media segment append under way, from `from_s` on.
+fn run_until_appending(sim: &mut Sim, viewer: usize, from_s: f64) {
+    sim.run_until_s(from_s);
+    let segment = |p: &Piece| matches!(p, Piece::Segment { .. });
+    while !sim.hosts[viewer].media.appending(segment) {
+        assert!(sim.step(), "nothing more happens");
+    }
+}
+
+/// A viewer turns P2P off while a segment it keeps for peers is being appended: the body
+/// must still be released (the append was ordered with `keep`).
+#[test]
+fn p2p_turned_off_during_an_append_releases_its_body() {
+    let mut sim = Sim::swarm(SwarmConfig::new(content(), 3, 2.0));
+    run_until_appending(&mut sim, 2, 15.0);
+    sim.input(2, Input::SetP2p { enabled: false });
+    run(&mut sim, "P2P off during an append", 300.0);
+}
+
+/// A viewer turns P2P on while a segment is being appended without `keep`: the host frees
+/// that body, so the viewer must not offer it to peers (who would ask for it).
+#[test]
+fn p2p_turned_on_during_an_append_does_not_offer_its_body() {
+    let mut config = SwarmConfig::new(content(), 3, 10.0);
+    config.viewers[0].core.p2p.enabled = false;
+    let mut sim = Sim::swarm(config);
+    run_until_appending(&mut sim, 0, 9.0);
+    sim.input(0, Input::SetP2p { enabled: true });
+    run(&mut sim, "P2P on during an append", 300.0);
+    assert!(
+        sim.figures(0).uploaded_bytes > 0,
+        "the viewer never served its peers"
+    );
+}
+
 /// What can go wrong with one viewer as a peer.
 #[derive(Debug, Clone, Copy)]
 enum Fault {
@@ -317,6 +353,8 @@ proptest! {
         cases: 32,
         // Regressions are reported in the failure message; no files outside tests/sim.
         failure_persistence: None,
+        // The same cases on every run (proptest picks a random seed otherwise).
+        rng_seed: RngSeed::Fixed(0x5ea1),
         ..ProptestConfig::default()
     })]
 
@@ -357,6 +395,84 @@ proptest! {
             let open = sim.net.open_requests(viewer);
             prop_assert!(open.is_empty(), "viewer {viewer}: peer requests still open: {open:?}");
         }
+        sim.unload_all();
+        prop_assert!(sim.violations.is_empty(), "{}", sim.violations.join("\n"));
+    }
+}
+
+/// One thing a viewer or the clock does.
+#[derive(Debug, Clone)]
+enum Churn {
+    Tick { ms: u64 },
+    Seek { viewer: usize, to_s: f64 },
+    Pause { viewer: usize },
+    Play { viewer: usize },
+    P2p { viewer: usize, enabled: bool },
+    Metered { viewer: usize, metered: bool },
+}
+
+fn churn() -> impl Strategy<Value = Churn> {
+    prop_oneof![
+        5 => (0u64..6_000).prop_map(|ms| Churn::Tick { ms }),
+        2 => (0..4usize, 0.0f64..59.5).prop_map(|(viewer, to_s)| Churn::Seek { viewer, to_s }),
+        1 => (0..4usize).prop_map(|viewer| Churn::Pause { viewer }),
+        1 => (0..4usize).prop_map(|viewer| Churn::Play { viewer }),
+        1 => (0..4usize, any::<bool>()).prop_map(|(viewer, enabled)| Churn::P2p { viewer, enabled }),
+        1 => (0..4usize, any::<bool>()).prop_map(|(viewer, metered)| Churn::Metered { viewer, metered }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 32,
+        failure_persistence: None,
+        rng_seed: RngSeed::Fixed(0xc4a2),
+        ..ProptestConfig::default()
+    })]
+
+    /// The invariants of `random_swarms_keep_the_invariants` while viewers seek, pause, turn
+    /// P2P off and on and move to metered networks.
+    #[test]
+    fn viewer_churn_keeps_the_invariants(
+        joins in prop::collection::vec(0.0f64..20.0, 4),
+        actions in prop::collection::vec(churn(), 1..40),
+    ) {
+        let mut config = SwarmConfig::new(Content::vod(60.0, &[BITRATE_BPS]), 4, 0.0);
+        config.origin.bandwidth_bytes_per_s = BITRATE_BPS; // 8x the bitrate
+        for (viewer, join_at_s) in config.viewers.iter_mut().zip(joins) {
+            viewer.join_at_s = join_at_s;
+        }
+        let mut sim = Sim::swarm(config);
+        sim.run_until_s(1.0);
+        for action in actions {
+            let live = |sim: &Sim, v: usize| sim.hosts[v].joined && !sim.hosts[v].gone;
+            match action {
+                Churn::Tick { ms } => {
+                    let until = sim::clock::secs(sim.now) + ms as f64 / 1000.0;
+                    sim.run_until_s(until);
+                }
+                Churn::Seek { viewer, to_s } if live(&sim, viewer) => sim.seek_viewer(viewer, to_s),
+                Churn::Pause { viewer } if live(&sim, viewer) => sim.pause_viewer(viewer, true),
+                Churn::Play { viewer } if live(&sim, viewer) => sim.pause_viewer(viewer, false),
+                Churn::P2p { viewer, enabled } if live(&sim, viewer) => {
+                    sim.input(viewer, Input::SetP2p { enabled })
+                }
+                Churn::Metered { viewer, metered } if live(&sim, viewer) => sim.input(
+                    viewer,
+                    Input::Network { save_data: metered, cellular: false },
+                ),
+                _ => {}
+            }
+            prop_assert!(sim.violations.is_empty(), "{}", sim.violations.join("\n"));
+        }
+        sim.run_until_s(25.0);
+        for viewer in 0..4 {
+            sim.pause_viewer(viewer, false);
+        }
+        let ended = sim.run_until_ended(sim::clock::secs(sim.now) + 400.0);
+        prop_assert!(sim.violations.is_empty(), "{}", sim.violations.join("\n"));
+        let fatal = sim.hosts.iter().any(|h| h.log.errors().iter().any(|e| e.2));
+        prop_assert!(ended || fatal, "not every viewer ended");
         sim.unload_all();
         prop_assert!(sim.violations.is_empty(), "{}", sim.violations.join("\n"));
     }

@@ -283,24 +283,32 @@ impl Sim {
 
     /// The first viewer seeks: the element starts seeking and the shim reports it right away.
     pub fn seek(&mut self, position_s: f64) {
-        self.hosts[0].media.seek(self.now, position_s);
-        self.report_media();
+        self.seek_viewer(0, position_s);
     }
 
     pub fn pause(&mut self) {
-        self.hosts[0].media.set_paused(self.now, true);
-        self.report_media();
+        self.pause_viewer(0, true);
     }
 
     pub fn play(&mut self) {
-        self.hosts[0].media.set_paused(self.now, false);
-        self.report_media();
+        self.pause_viewer(0, false);
     }
 
-    fn report_media(&mut self) {
+    pub fn seek_viewer(&mut self, viewer: ViewerId, position_s: f64) {
+        self.hosts[viewer].media.seek(self.now, position_s);
+        self.report_media(viewer);
+    }
+
+    pub fn pause_viewer(&mut self, viewer: ViewerId, paused: bool) {
+        self.hosts[viewer].media.set_paused(self.now, paused);
+        self.report_media(viewer);
+    }
+
+    fn report_media(&mut self, viewer: ViewerId) {
         let now = self.now;
         let (hosts, mut sh) = self.parts();
-        hosts[0].report_media(&mut sh, now);
+        hosts[viewer].report_media(&mut sh, now);
+        self.check_invariants();
     }
 
     fn check_invariants(&mut self) {
