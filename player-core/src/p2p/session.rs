@@ -326,7 +326,8 @@ impl PeerSession {
     ) -> Vec<Vec<u8>> {
         debug_assert!(self.download.is_none(), "one download per peer");
         self.download = Some(Download { segment, request });
-        self.incoming = None;
+        // `incoming` can only be a cancelled transfer here: its bytes may still be arriving
+        // (the peer cannot recall what it queued) and are dropped as they come.
         self.encode(&PeerCommand::SegmentRequest {
             segment,
             request,
@@ -529,6 +530,30 @@ mod tests {
             Ok(Some(SessionEvent::Discarded { bytes: 1 }))
         );
         assert_eq!(feed(&mut s, completed(9, 2)), Ok(None));
+    }
+
+    #[test]
+    fn a_new_request_still_drops_the_rest_of_a_cancelled_transfer() {
+        let mut s = PeerSession::new();
+        s.request(7, 1, None);
+        feed(&mut s, data(7, 1, 4)).unwrap();
+        s.handle_message(&[1, 2]).unwrap();
+        s.cancel_download();
+        s.request(8, 2, None);
+        assert_eq!(
+            s.handle_message(&[3, 4]),
+            Ok(Some(SessionEvent::Discarded { bytes: 2 }))
+        );
+        assert_eq!(feed(&mut s, completed(7, 1)), Ok(None));
+        feed(&mut s, data(8, 2, 1)).unwrap();
+        s.handle_message(&[9]).unwrap();
+        assert_eq!(
+            feed(&mut s, completed(8, 2)),
+            Ok(Some(SessionEvent::DownloadComplete {
+                segment: 8,
+                bytes: vec![9]
+            }))
+        );
     }
 
     #[test]
