@@ -754,6 +754,12 @@ impl Player {
                     continue;
                 };
                 peer.failures += 1;
+                // What the peer delivered is a measurement too: without it a peer that never
+                // completes keeps the untested estimate and is asked again and again.
+                if let Some(download) = swarm.downloads.get(&request) {
+                    let elapsed = now.saturating_since(download.started);
+                    peer.bandwidth.sample(elapsed, download.received_bytes);
+                }
                 let (received, messages) = peer.session.cancel_download();
                 let _ = stalled;
                 player.send(connection, messages);
