@@ -132,6 +132,12 @@ fn a_slow_peer_falls_back_to_http_in_time() {
         tried.iter().all(|d| d.end != DownloadEnd::Completed),
         "a download from the slow peer completed: {tried:?}"
     );
+    // Once measured, the slow peer is not asked again and again.
+    assert!(
+        tried.len() <= 2,
+        "asked the slow peer {} times",
+        tried.len()
+    );
     let loaded = sources(viewer);
     assert_eq!(loaded.len(), 30);
     assert!(

@@ -451,7 +451,16 @@ impl Host {
                 self.log.end_of_stream.push(now);
                 self.media.set_end_of_stream(now);
             }
-            Output::Event(event) => self.log.events.push((now, event)),
+            Output::Event(event) => {
+                // Every peer here is a real core behind an honest host: dropping one for
+                // breaking the protocol is a bug of the core.
+                if let Event::PeerDropped { reason, .. } = &event {
+                    if reason.starts_with("protocol violation") || reason.contains("banned") {
+                        self.violation(now, format!("dropped an honest peer: {reason}"));
+                    }
+                }
+                self.log.events.push((now, event));
+            }
             Output::Timeout { .. } => unreachable!("handled by drain"),
             Output::StoreBytes { request, bytes } => {
                 self.log.stored.push((now, request, bytes.0.len() as u64));
