@@ -12,9 +12,10 @@ use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 use sim::host::Host;
 use sim::media::Piece;
-use sim::network::{DownloadEnd, DownloadRecord, PeerProfile};
+use sim::network::{DownloadRecord, PeerProfile};
 use sim::origin::{Content, Resource};
 use sim::swarm::SwarmConfig;
+use sim::watch::DownloadEnd;
 use sim::Sim;
 
 /// 1 Mbit/s, the level every scenario plays.
@@ -180,7 +181,7 @@ fn a_vanishing_peer_is_resumed_over_http() {
 /// The peer download of `viewer` that ended early with bytes received, and the HTTP request
 /// that finished it: it continues exactly where the peer stopped, and what was appended
 /// under it is that segment (the host checked every byte).
-fn resumed_download(sim: &Sim, viewer: usize) -> (DownloadRecord, sim::host::FetchRecord) {
+fn resumed_download(sim: &Sim, viewer: usize) -> (DownloadRecord, sim::log::FetchRecord) {
     let record = sim
         .net
         .downloads
@@ -211,7 +212,7 @@ fn resumed_download(sim: &Sim, viewer: usize) -> (DownloadRecord, sim::host::Fet
     assert_eq!(stored, vec![record.received_bytes], "the peer's bytes kept");
     assert_eq!(
         sim.hosts[viewer].log.end_of(fetch.request).map(|e| e.1),
-        Some(sim::host::HttpEnd::Done)
+        Some(sim::log::HttpEnd::Done)
     );
     let appended: Vec<Piece> = host
         .log

@@ -11,11 +11,13 @@
 pub mod body;
 pub mod clock;
 pub mod host;
+pub mod log;
 pub mod media;
 pub mod network;
 pub mod origin;
 pub mod swarm;
 pub mod tracker;
+pub mod watch;
 
 use player_core::player::RequestId;
 use player_core::{Config, Duration, Input, Instant};
@@ -28,7 +30,7 @@ use origin::{Content, HttpStep, Origin, OriginConfig};
 use swarm::{SwarmConfig, ViewerConfig};
 use tracker::{Tracker, TrackerEvent};
 
-use host::Log;
+use log::Log;
 
 /// A viewer's index in the simulation.
 pub type ViewerId = usize;
