@@ -62,6 +62,9 @@ pub(super) struct Peer {
     bandwidth: BandwidthEstimator,
     delivered: u32,
     failures: u32,
+    /// `UploadSegment`s ordered and not yet reported finished: the host reports a replaced
+    /// upload only when its loop wakes, after the upload that replaced it started.
+    uploads: u32,
 }
 
 impl Peer {
@@ -72,6 +75,7 @@ impl Peer {
             bandwidth: BandwidthEstimator::new(),
             delivered: 0,
             failures: 0,
+            uploads: 0,
         }
     }
 
@@ -397,7 +401,10 @@ impl Player {
                     .as_mut()
                     .and_then(|s| s.peers.get_mut(&connection))
                 {
-                    peer.session.upload_finished();
+                    peer.uploads = peer.uploads.saturating_sub(1);
+                    if peer.uploads == 0 {
+                        peer.session.upload_finished();
+                    }
                 }
             }
             _ => unreachable!("only P2P inputs are routed here"),
@@ -592,6 +599,7 @@ impl Player {
         let (header, footer) =
             peer.session
                 .upload_frames(segment, request, stored.bytes - from_byte);
+        peer.uploads += 1;
         self.outputs.push_back(Output::UploadSegment {
             connection,
             body: stored.body,
