@@ -87,6 +87,26 @@ fn warm_swarm_shares_segments_without_stalls() {
     assert!(ratio < 2.0, "origin served {ratio:.2} videos for 4 viewers");
 }
 
+/// A 5 Mbit/s stream: segments of about 2.5 MB, more than the shim lets wait in a data
+/// channel (1 MiB), so uploads wait for the channel to drain and peers cancel uploads under
+/// way. Each such upload must be stopped (the driver checks it), and nobody stalls.
+#[test]
+fn hd_swarm_stops_the_uploads_peers_cancel() {
+    let mut config = SwarmConfig::new(Content::vod(120.0, &[5_000_000]), 4, 5.0);
+    config.origin.bandwidth_bytes_per_s = 5_000_000;
+    for viewer in &mut config.viewers {
+        viewer.profile.upload_bytes_per_s = 1_500_000;
+    }
+    let mut sim = Sim::swarm(config);
+    run(&mut sim, "HD swarm", 400.0);
+    let cancelled = sim.net.waiting_uploads_cancelled;
+    println!("  {cancelled} cancels reached an upload waiting for its channel");
+    assert!(cancelled > 0, "no upload was cancelled while waiting");
+    for viewer in 0..4 {
+        assert_eq!(sim.figures(viewer).stalls, 0, "viewer {viewer} stalled");
+    }
+}
+
 /// Limits that bite: one HTTP download at a time, two peer downloads, six viewers close
 /// together, one of them vanishing mid-upload so that downloads resume over HTTP. The
 /// driver checks after every event that no viewer has more HTTP media requests in flight than

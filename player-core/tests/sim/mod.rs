@@ -322,6 +322,7 @@ impl Sim {
         for host in &mut self.hosts {
             self.violations.append(&mut host.violations);
         }
+        self.net.check(now);
         self.violations.append(&mut self.net.violations);
         self.violations.append(&mut self.tracker.violations);
     }

@@ -186,6 +186,10 @@ pub struct Network {
     next_upload: u64,
     /// Every segment request that ended, in order.
     pub downloads: Vec<DownloadRecord>,
+    /// Uploads whose request the peer cancelled in this step: stopped by the end of it.
+    cancelled_uploads: Vec<(End, u64)>,
+    /// Cancels that reached an upload still waiting for its channel to drain.
+    pub waiting_uploads_cancelled: u64,
     pub violations: Vec<String>,
 }
 
@@ -228,6 +232,8 @@ impl Network {
             uploads: BTreeMap::new(),
             next_upload: 0,
             downloads: Vec::new(),
+            cancelled_uploads: Vec::new(),
+            waiting_uploads_cancelled: 0,
             violations: Vec::new(),
         }
     }
@@ -239,6 +245,20 @@ impl Network {
             .map(|(&(_, id), c)| (id, c.watch.open_segments()))
             .filter(|(_, segments)| !segments.is_empty())
             .collect()
+    }
+
+    /// Checked after every event: an upload the peer cancelled was stopped.
+    pub fn check(&mut self, now: Instant) {
+        for (end, id) in std::mem::take(&mut self.cancelled_uploads) {
+            if self.uploads.get(&id).is_some_and(|u| !u.stopped) {
+                self.violations.push(format!(
+                    "t={:.3}s: viewer {} kept uploading on {:?} after the peer cancelled",
+                    secs(now),
+                    end.0,
+                    end.1
+                ));
+            }
+        }
     }
 
     /// Segment bytes `viewer` has sent to peers.
@@ -537,9 +557,22 @@ impl Network {
             return Vec::new();
         }
         let remote = conn.remote;
+        let upload = conn.upload;
         match conn.watch.on_received(&bytes) {
-            Ok(Some(ended)) => self.record(now, to, remote, ended),
-            Ok(None) => {}
+            Ok((command, ended)) => {
+                if let Some(ended) = ended {
+                    self.record(now, to, remote, ended);
+                }
+                if let Some(PeerCommand::CancelSegmentRequest { request, .. }) = command {
+                    // The core must stop the upload it is doing for that request now.
+                    let serving = upload.and_then(|id| self.uploads.get(&id));
+                    if serving.is_some_and(|u| u.request == Some(request) && !u.stopped) {
+                        self.cancelled_uploads
+                            .push((to, upload.expect("found above")));
+                        self.waiting_uploads_cancelled += 1;
+                    }
+                }
+            }
             Err(error) => self.violations.push(format!(
                 "t={:.3}s: viewer {} received a malformed message from viewer {}: {error:?}",
                 secs(now),

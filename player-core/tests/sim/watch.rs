@@ -111,29 +111,36 @@ impl Watch {
         Ok(Sent::Command(command, ended))
     }
 
-    /// A message this side receives; returns the request it ended, if any.
-    pub fn on_received(&mut self, message: &[u8]) -> Result<Option<Ended>, WireError> {
-        Ok(match self.received.read(message)? {
+    /// A message this side receives: the command it completes, if any, and the request of
+    /// this side it ended.
+    pub fn on_received(
+        &mut self,
+        message: &[u8],
+    ) -> Result<(Option<PeerCommand>, Option<Ended>), WireError> {
+        let command = match self.received.read(message)? {
+            Message::Command(command) => command,
+            Message::CommandPart => return Ok((None, None)),
             Message::SegmentBytes => {
                 let incoming = self.incoming.and_then(|r| self.open.get_mut(&r));
                 if let Some(open) = incoming {
                     open.received_bytes += message.len() as u64;
                 }
-                None
+                return Ok((None, None));
             }
-            Message::Command(PeerCommand::SegmentData { request, .. }) => {
+        };
+        let ended = match command {
+            PeerCommand::SegmentData { request, .. } => {
                 self.incoming = Some(request);
                 None
             }
-            Message::Command(PeerCommand::SegmentDataSendingCompleted { request, .. }) => {
+            PeerCommand::SegmentDataSendingCompleted { request, .. } => {
                 self.incoming = None;
                 self.end(request, DownloadEnd::Completed)
             }
-            Message::Command(PeerCommand::SegmentAbsent { request, .. }) => {
-                self.end(request, DownloadEnd::Absent)
-            }
-            Message::Command(_) | Message::CommandPart => None,
-        })
+            PeerCommand::SegmentAbsent { request, .. } => self.end(request, DownloadEnd::Absent),
+            _ => None,
+        };
+        Ok((Some(command), ended))
     }
 
     /// The connection closed: every open request ends with it.

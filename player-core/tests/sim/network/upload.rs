@@ -5,6 +5,7 @@
 //! closing the connection wakes it too. Segment bytes leaving the uplink set off the
 //! viewer's faults (a stalling or vanishing uplink).
 
+use player_core::p2p::wire::{Message, MessageReader, PeerCommand, WireRequestId};
 use player_core::player::Bytes;
 use player_core::{Input, Instant};
 
@@ -15,6 +16,8 @@ use super::{End, NetEvent, Network, BUFFERED_HIGH_BYTES};
 #[derive(Debug)]
 pub(super) struct Upload {
     pub(super) end: End,
+    /// The peer's request, from the header.
+    pub(super) request: Option<WireRequestId>,
     body: Vec<u8>,
     offset: usize,
     chunk_bytes: usize,
@@ -49,6 +52,7 @@ impl Network {
         let (Some(body), true) = (body, open) else {
             return report_upload(now, end, 0, false, queue);
         };
+        let request = request_of(&header);
         for Bytes(message) in header {
             self.transmit(now, end, message, queue);
         }
@@ -56,6 +60,7 @@ impl Network {
         self.next_upload += 1;
         let upload = Upload {
             end,
+            request,
             offset: from_byte.min(body.len() as u64) as usize,
             body,
             chunk_bytes: chunk_bytes.max(1),
@@ -158,6 +163,15 @@ impl Network {
             report_upload(now, end, upload.sent_bytes, false, queue);
         }
     }
+}
+
+/// The request a `SegmentData` header answers.
+fn request_of(header: &[Bytes]) -> Option<WireRequestId> {
+    let mut reader = MessageReader::new(usize::MAX);
+    header.iter().find_map(|Bytes(m)| match reader.read(m) {
+        Ok(Message::Command(PeerCommand::SegmentData { request, .. })) => Some(request),
+        _ => None,
+    })
 }
 
 /// `UploadFinished`, reported by the shim's upload loop right after it ends.
