@@ -89,7 +89,8 @@ fn warm_swarm_shares_segments_without_stalls() {
 
 /// A 5 Mbit/s stream: segments of about 2.5 MB, more than the shim lets wait in a data
 /// channel (1 MiB), so uploads wait for the channel to drain and peers cancel uploads under
-/// way. Each such upload must be stopped (the driver checks it), and nobody stalls.
+/// way. Each such upload must be stopped (the driver checks it), nobody stalls, and large
+/// segments are shared as well as small ones.
 #[test]
 fn hd_swarm_stops_the_uploads_peers_cancel() {
     let mut config = SwarmConfig::new(Content::vod(120.0, &[5_000_000]), 4, 5.0);
@@ -103,8 +104,13 @@ fn hd_swarm_stops_the_uploads_peers_cancel() {
     println!("  {cancelled} cancels reached an upload waiting for its channel");
     assert!(cancelled > 0, "no upload was cancelled while waiting");
     for viewer in 0..4 {
-        assert_eq!(sim.figures(viewer).stalls, 0, "viewer {viewer} stalled");
+        let figures = sim.figures(viewer);
+        assert_eq!(figures.stalls, 0, "viewer {viewer} stalled");
+        let share = figures.p2p_share();
+        assert!(viewer == 0 || share >= 0.4, "viewer {viewer}: P2P share {share:.2}");
     }
+    let ratio = sim.origin_ratio();
+    assert!(ratio < 2.5, "origin served {ratio:.2} videos for 4 viewers");
 }
 
 /// Limits that bite: one HTTP download at a time, two peer downloads, six viewers close
