@@ -405,15 +405,17 @@ enum Fault {
     VanishAt(f64),
 }
 
-fn viewer() -> impl Strategy<Value = (f64, u64, Fault)> {
+/// A viewer: join time, uplink, access latency, fault.
+fn viewer() -> impl Strategy<Value = (f64, u64, u64, Fault)> {
     let fault = prop_oneof![
         3 => Just(Fault::None),
         1 => (1u64..2_000_000).prop_map(Fault::Stall),
         1 => (1u64..2_000_000).prop_map(Fault::VanishAfterBytes),
         1 => (1.0f64..60.0).prop_map(Fault::VanishAt),
     ];
-    // Uplinks from 10 kB/s, far below any bitrate here, to 3 MB/s, far above.
-    (0.0f64..40.0, 10_000u64..3_000_000, fault)
+    // Uplinks from 10 kB/s, far below any bitrate here, to 3 MB/s, far above; access
+    // latencies from a LAN's to a satellite link's.
+    (0.0f64..40.0, 10_000u64..3_000_000, 1u64..300, fault)
 }
 
 proptest! {
@@ -426,12 +428,14 @@ proptest! {
         ..ProptestConfig::default()
     })]
 
-    /// Invariants checked by the driver after every event: no panic, no `Timeout` in the
-    /// past, HTTP and peer downloads within their limits and one per connection, no duplicate
-    /// fetch, nothing appended that is not exactly the bytes of a segment, no tracker frame
-    /// or peer message that breaks its protocol, kept bodies within the store limit. At the
-    /// end: every viewer still there played to the end, every HTTP fetch was answered or
-    /// cancelled, every peer request ended, and leaving released every kept body.
+    /// Random join times, uplinks, access latencies and faults (stalls, vanishing), at 1 or
+    /// 5 Mbit/s. Invariants checked by the driver after every event: no panic, no `Timeout`
+    /// in the past, HTTP and peer downloads within their limits and one per connection, no
+    /// duplicate fetch, nothing appended that is not exactly the bytes of a segment, no
+    /// tracker frame or peer message that breaks its protocol, no honest peer dropped, every
+    /// cancelled upload stopped, kept bodies within the store limit. At the end: every viewer
+    /// still there played to the end, every HTTP fetch was answered or cancelled, every peer
+    /// request ended, and leaving released every kept body.
     #[test]
     fn random_swarms_keep_the_invariants(
         viewers in prop::collection::vec(viewer(), 2..6),
@@ -441,10 +445,11 @@ proptest! {
     ) {
         let mut config = SwarmConfig::new(Content::vod(60.0, &[bitrate_bps]), 0, 0.0);
         config.origin.bandwidth_bytes_per_s = (bitrate_bps as f64 / 8.0 * origin_speedup) as u64;
-        for (i, &(join_at_s, upload_bytes_per_s, fault)) in viewers.iter().enumerate() {
+        for (i, &(join_at_s, upload_bytes_per_s, latency_ms, fault)) in viewers.iter().enumerate() {
             let mut viewer = sim::swarm::ViewerConfig::new(100 + i as u64, join_at_s);
             viewer.profile = PeerProfile {
                 upload_bytes_per_s,
+                latency: player_core::Duration::from_millis(latency_ms),
                 stall_after_bytes: match fault { Fault::Stall(b) => Some(b), _ => None },
                 vanish_after_bytes: match fault { Fault::VanishAfterBytes(b) => Some(b), _ => None },
             };

@@ -5,7 +5,8 @@
 //!
 //! Transmission model: a message first goes through its sender's uplink (one pipe per
 //! viewer, shared by all its connections, `upload_bytes_per_s`), then through the link of its
-//! connection (`link_bytes_per_s`), then arrives `latency` later. Both stages are FIFO, so a
+//! connection (`link_bytes_per_s`), then arrives after the link's latency (the sum of both
+//! viewers' access latencies). Both stages are FIFO, so a
 //! channel's messages arrive in order. A channel's `bufferedAmount` is what was sent and has
 //! not left the link yet; uploads wait while it is above 1 MiB, as the shim's do, so a
 //! slow uplink throttles them and `StopUpload` cannot recall bytes already queued.
@@ -44,8 +45,6 @@ pub struct NetworkConfig {
     pub sdp_delay: Duration,
     /// From `ApplyAnswer` to the data channel opening on both sides (ICE, DTLS, SCTP).
     pub connect_delay: Duration,
-    /// One-way delay of every link.
-    pub latency: Duration,
     /// Capacity of each link in each direction, after the sender's uplink.
     pub link_bytes_per_s: u64,
     /// How long a side takes to notice that its connection will never open (ICE failure).
@@ -57,7 +56,6 @@ impl Default for NetworkConfig {
         NetworkConfig {
             sdp_delay: Duration::from_millis(40),
             connect_delay: Duration::from_millis(120),
-            latency: Duration::from_millis(30),
             link_bytes_per_s: 10_000_000,
             failure_notice: Duration::from_secs(5),
         }
@@ -68,6 +66,8 @@ impl Default for NetworkConfig {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PeerProfile {
     pub upload_bytes_per_s: u64,
+    /// One-way delay of the viewer's access link: a link between two viewers takes both.
+    pub latency: Duration,
     /// The uplink stops sending anything after this many segment bytes were uploaded.
     pub stall_after_bytes: Option<u64>,
     /// The viewer vanishes (closes its tab) after uploading this many segment bytes.
@@ -78,6 +78,7 @@ impl Default for PeerProfile {
     fn default() -> Self {
         PeerProfile {
             upload_bytes_per_s: 2_500_000,
+            latency: Duration::from_millis(15),
             stall_after_bytes: None,
             vanish_after_bytes: None,
         }
@@ -261,6 +262,11 @@ impl Network {
         }
     }
 
+    /// One-way delay between two viewers.
+    fn latency(&self, a: ViewerId, b: ViewerId) -> Duration {
+        self.uplinks[a].profile.latency + self.uplinks[b].profile.latency
+    }
+
     /// Segment bytes `viewer` has sent to peers.
     pub fn uploaded_bytes(&self, viewer: ViewerId) -> u64 {
         self.uplinks[viewer].uploaded_bytes
@@ -350,7 +356,7 @@ impl Network {
                 .is_some_and(|c| c.remote == Some(end))
             {
                 let delay = if conn.open {
-                    self.config.latency
+                    self.latency(end.0, remote.0)
                 } else {
                     self.config.failure_notice
                 };
@@ -434,12 +440,13 @@ impl Network {
         queue: &mut EventQueue<SimEvent>,
     ) -> Option<Instant> {
         let link_bytes_per_s = self.config.link_bytes_per_s;
-        let latency = self.config.latency;
+        let remote = self.conns.get(&end)?.remote?;
+        let latency = self.latency(end.0, remote.0);
         let uplink = &mut self.uplinks[end.0];
         let conn = self.conns.get_mut(&end)?;
-        let (Some(remote), true) = (conn.remote, conn.open) else {
+        if !conn.open {
             return None;
-        };
+        }
         let bytes = message.len() as u64;
         if uplink.stuck {
             conn.queued.push_back((None, bytes));
