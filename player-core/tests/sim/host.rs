@@ -222,24 +222,22 @@ impl Host {
         // bytes a peer delivered when the request resumes them.
         if let Some(served) = outcome.body {
             if let Some((level, offset)) = served.file {
-                let body = Body::file(level, offset, served.bytes);
+                let response = Body::file(level, offset, served.bytes);
+                let (body, resource) = match self.store.remove(&request) {
+                    Some(prefix) if resumes => {
+                        let body = prefix.body.then(response);
+                        let resource = sh.origin.content.identify(&body);
+                        (body, resource)
+                    }
+                    _ => (response, Some(served.resource)),
+                };
                 let stored = StoredBody {
-                    body: match self.store.remove(&request) {
-                        Some(prefix) if resumes => prefix.body.then(body),
-                        _ => body,
-                    },
-                    resource: Some(served.resource),
+                    body,
+                    resource,
                     kept: false,
                     keep_after_append: false,
                 };
-                let content = &sh.origin.content;
-                let resource = if resumes {
-                    content.identify(&stored.body)
-                } else {
-                    stored.resource
-                };
-                self.store
-                    .insert(request, StoredBody { resource, ..stored });
+                self.store.insert(request, stored);
             }
         }
         self.feed(sh, now, outcome.input);
