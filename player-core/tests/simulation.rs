@@ -9,7 +9,7 @@ use player_core::Duration;
 
 use proptest::prelude::*;
 use sim::clock::secs;
-use sim::host::{FetchRecord, HttpEnd};
+use sim::log::{FetchRecord, HttpEnd};
 use sim::media::Piece;
 use sim::origin::{Content, Fault, Resource};
 use sim::{HostOrder, Sim, SimConfig};

@@ -24,8 +24,10 @@ const MAX_COMMAND_BYTES: usize = 256 * 1024;
 pub const MAX_ANNOUNCED_SEGMENTS: usize = 10_000;
 
 /// Cancelled transfers whose late bytes are still tolerated: the peer may have sent a header
-/// and chunks before our cancel reached it.
-const REMEMBERED_CANCELS: usize = 4;
+/// and chunks before our cancel reached it, and a slow or congested channel can hold several
+/// such transfers. A cancel is forgotten once a later transfer's header arrives (the channel
+/// is ordered); this bound only limits memory for a peer that sends nothing at all.
+const REMEMBERED_CANCELS: usize = 64;
 
 /// Something the peer did that the player has to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -251,10 +253,13 @@ impl PeerSession {
             .download
             .as_ref()
             .is_some_and(|d| d.segment == segment && d.request == request);
-        let cancelled = self.cancelled.contains(&(segment, request));
-        if !ours && !cancelled {
+        let cancelled = self.cancelled.iter().position(|c| *c == (segment, request));
+        if !ours && cancelled.is_none() {
             return Err(Violation::UnrequestedData { segment });
         }
+        // Transfers asked for before this one cannot come any more.
+        let older = cancelled.map_or(self.cancelled.len(), |i| i + 1);
+        self.cancelled.drain(..older);
         self.incoming = Some(Incoming {
             segment,
             request,
@@ -326,7 +331,8 @@ impl PeerSession {
     ) -> Vec<Vec<u8>> {
         debug_assert!(self.download.is_none(), "one download per peer");
         self.download = Some(Download { segment, request });
-        self.incoming = None;
+        // `incoming` can only be a cancelled transfer here: its bytes may still be arriving
+        // (the peer cannot recall what it queued) and are dropped as they come.
         self.encode(&PeerCommand::SegmentRequest {
             segment,
             request,
@@ -529,6 +535,54 @@ mod tests {
             Ok(Some(SessionEvent::Discarded { bytes: 1 }))
         );
         assert_eq!(feed(&mut s, completed(9, 2)), Ok(None));
+    }
+
+    #[test]
+    fn a_new_request_still_drops_the_rest_of_a_cancelled_transfer() {
+        let mut s = PeerSession::new();
+        s.request(7, 1, None);
+        feed(&mut s, data(7, 1, 4)).unwrap();
+        s.handle_message(&[1, 2]).unwrap();
+        s.cancel_download();
+        s.request(8, 2, None);
+        assert_eq!(
+            s.handle_message(&[3, 4]),
+            Ok(Some(SessionEvent::Discarded { bytes: 2 }))
+        );
+        assert_eq!(feed(&mut s, completed(7, 1)), Ok(None));
+        feed(&mut s, data(8, 2, 1)).unwrap();
+        s.handle_message(&[9]).unwrap();
+        assert_eq!(
+            feed(&mut s, completed(8, 2)),
+            Ok(Some(SessionEvent::DownloadComplete {
+                segment: 8,
+                bytes: vec![9]
+            }))
+        );
+    }
+
+    #[test]
+    fn cancelled_transfers_are_tolerated_until_a_later_one_arrives() {
+        let mut s = PeerSession::new();
+        for request in 1..=10 {
+            s.request(request as u64, request, None);
+            s.cancel_download();
+        }
+        // The peer's channel delivers the cancelled transfers in order, then ours.
+        s.request(11, 11, None);
+        for request in 1..=10 {
+            feed(&mut s, data(request as u64, request, 1)).unwrap();
+            s.handle_message(&[0]).unwrap();
+            assert_eq!(feed(&mut s, completed(request as u64, request)), Ok(None));
+        }
+        feed(&mut s, data(11, 11, 1)).unwrap();
+        s.handle_message(&[7]).unwrap();
+        assert!(feed(&mut s, completed(11, 11)).unwrap().is_some());
+        // Once a later transfer arrived, an earlier one is not expected any more.
+        assert_eq!(
+            feed(&mut s, data(3, 3, 1)),
+            Err(Violation::UnrequestedData { segment: 3 })
+        );
     }
 
     #[test]

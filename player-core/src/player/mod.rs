@@ -8,7 +8,7 @@ mod io;
 mod media;
 mod p2p;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use io::{
     Bytes, ErrorKind, Event, FetchOrder, FetchPurpose, Input, LevelInfo, MediaSnapshot, Output,
@@ -123,6 +123,9 @@ pub struct Player {
     http_bandwidth: BandwidthEstimator,
     /// Sizes of media bodies in the host's store, by request.
     body_bytes: BTreeMap<RequestId, u64>,
+    /// Appends ordered with `keep`: the host holds those bodies until `ReleaseBody`, whatever
+    /// P2P does meanwhile.
+    kept_appends: BTreeSet<RequestId>,
 }
 
 impl Player {
@@ -158,6 +161,7 @@ impl Player {
             traffic: p2p::Traffic::default(),
             http_bandwidth: BandwidthEstimator::new(),
             body_bytes: BTreeMap::new(),
+            kept_appends: BTreeSet::new(),
         }
     }
 
@@ -240,8 +244,13 @@ impl Player {
         *slot = Slot::Appended;
         self.appends_one_at_a_time = false;
         let bytes = self.body_bytes.remove(&request);
-        if let (Some(index), Some(bytes), true) = (segment, bytes, self.keep_for_peers()) {
+        // What the append order said decides, not whether P2P is on now: the swarm may have
+        // been left or joined while the append ran.
+        let kept = self.kept_appends.remove(&request);
+        if let (Some(index), Some(bytes), true) = (segment, bytes, kept && self.keep_for_peers()) {
             self.store_appended(index, request, bytes);
+        } else if kept {
+            self.outputs.push_back(Output::ReleaseBody { request });
         }
     }
 
@@ -848,6 +857,11 @@ impl Player {
                 request,
                 keep,
             });
+            if keep {
+                self.kept_appends.insert(request);
+            } else {
+                self.kept_appends.remove(&request);
+            }
             stream.slots.segments[index] = Slot::Appending { request };
         }
         self.outputs.extend(orders);

@@ -2,22 +2,24 @@
 //! the core's orders (HTTP through the shared origin, appends and evictions on its own media
 //! element, tracker and peer orders through the shared tracker and network), keeps the
 //! bodies the core stores, reports facts back, and records everything the scenario tests
-//! assert on. Broken rules go to `violations`, which the simulation collects.
+//! assert on (log.rs). Broken rules go to `violations`, which the simulation collects.
 
 use std::collections::BTreeMap;
 
-use player_core::hls::ByteRange;
 use player_core::p2p::wire::PeerCommand;
-use player_core::player::{ErrorKind, FetchOrder, FetchPurpose, RequestId, TrackSpec};
+use player_core::player::{FetchOrder, FetchPurpose, RequestId};
 use player_core::{Config, Event, Input, Instant, Output, Player};
 
 use super::body::Body;
 use super::clock::{secs, EventQueue};
+use super::log::{AppendRecord, FetchRecord, HttpEnd, Log};
 use super::media::{MediaConfig, MediaElement, Piece, SourceBufferOp};
 use super::network::Network;
 use super::origin::{Content, HttpStep, Origin, Resource};
 use super::tracker::Tracker;
 use super::{HostOrder, SimEvent, ViewerId};
+
+mod checks;
 
 /// Everything viewers share: the event queue, the origin, the tracker and the network.
 #[derive(Debug)]
@@ -26,89 +28,6 @@ pub struct Shared<'a> {
     pub origin: &'a mut Origin,
     pub tracker: &'a mut Tracker,
     pub net: &'a mut Network,
-}
-
-/// One `Fetch` order as the host received it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FetchRecord {
-    pub at: Instant,
-    pub request: RequestId,
-    pub url: String,
-    pub range: Option<ByteRange>,
-    pub purpose: FetchPurpose,
-    pub resource: Resource,
-    /// The response continues bytes a peer delivered (`append_to_stored`).
-    pub resumes: bool,
-    /// The playhead when the fetch was ordered.
-    pub position_s: f64,
-}
-
-/// How an HTTP request ended, from the host's side.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpEnd {
-    Done,
-    Failed(Option<u16>),
-    Cancelled,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct AppendRecord {
-    pub at: Instant,
-    pub request: RequestId,
-    pub piece: Piece,
-}
-
-/// Everything the host saw, in order.
-#[derive(Debug, Default)]
-pub struct Log {
-    pub fetches: Vec<FetchRecord>,
-    /// When each request ended and how (a request appears at most once).
-    pub http_ends: Vec<(Instant, RequestId, HttpEnd)>,
-    pub cancels: Vec<(Instant, RequestId)>,
-    pub appends: Vec<AppendRecord>,
-    /// Results of finished appends: `Some(quota_exceeded)` for failures.
-    pub append_results: Vec<(Instant, RequestId, Option<bool>)>,
-    /// Evictions ordered: when, the range, and the playhead at that moment.
-    pub evicts: Vec<(Instant, f64, f64, f64)>,
-    pub media_seeks: Vec<(Instant, f64)>,
-    pub end_of_stream: Vec<Instant>,
-    pub events: Vec<(Instant, Event)>,
-    pub source_buffers: Vec<TrackSpec>,
-    pub max_concurrent_fetches: usize,
-    /// Most segment requests open with peers at once, as seen on the wire.
-    pub max_peer_downloads: usize,
-    /// `StoreBytes` orders: when, under which request, how many bytes.
-    pub stored: Vec<(Instant, RequestId, u64)>,
-}
-
-impl Log {
-    pub fn fetches_of(&self, resource: Resource) -> Vec<&FetchRecord> {
-        self.fetches
-            .iter()
-            .filter(|f| f.resource == resource)
-            .collect()
-    }
-
-    pub fn errors(&self) -> Vec<(Instant, ErrorKind, bool, String)> {
-        self.events
-            .iter()
-            .filter_map(|(at, e)| match e {
-                Event::Error {
-                    kind,
-                    fatal,
-                    message,
-                } => Some((*at, *kind, *fatal, message.clone())),
-                _ => None,
-            })
-            .collect()
-    }
-
-    pub fn end_of(&self, request: RequestId) -> Option<(Instant, HttpEnd)> {
-        self.http_ends
-            .iter()
-            .find(|(_, r, _)| *r == request)
-            .map(|&(at, _, end)| (at, end))
-    }
 }
 
 /// A request the host is carrying out.
@@ -303,24 +222,22 @@ impl Host {
         // bytes a peer delivered when the request resumes them.
         if let Some(served) = outcome.body {
             if let Some((level, offset)) = served.file {
-                let body = Body::file(level, offset, served.bytes);
+                let response = Body::file(level, offset, served.bytes);
+                let (body, resource) = match self.store.remove(&request) {
+                    Some(prefix) if resumes => {
+                        let body = prefix.body.then(response);
+                        let resource = sh.origin.content.identify(&body);
+                        (body, resource)
+                    }
+                    _ => (response, Some(served.resource)),
+                };
                 let stored = StoredBody {
-                    body: match self.store.remove(&request) {
-                        Some(prefix) if resumes => prefix.body.then(body),
-                        _ => body,
-                    },
-                    resource: Some(served.resource),
+                    body,
+                    resource,
                     kept: false,
                     keep_after_append: false,
                 };
-                let content = &sh.origin.content;
-                let resource = if resumes {
-                    content.identify(&stored.body)
-                } else {
-                    stored.resource
-                };
-                self.store
-                    .insert(request, StoredBody { resource, ..stored });
+                self.store.insert(request, stored);
             }
         }
         self.feed(sh, now, outcome.input);
@@ -376,37 +293,6 @@ impl Host {
         }
     }
 
-    /// Why fetching `resource` now would be a duplicate, if it would.
-    fn duplicate_reason(&self, content: &Content, resource: Resource) -> Option<&'static str> {
-        if !matches!(resource, Resource::Init { .. } | Resource::Segment { .. }) {
-            return None;
-        }
-        if self.in_flight.values().any(|r| r.resource == resource) {
-            return Some("in flight");
-        }
-        if self
-            .store
-            .values()
-            .any(|b| !b.kept && b.resource == Some(resource))
-        {
-            return Some("downloaded and waiting to be appended");
-        }
-        let piece = self.piece_of(content, resource);
-        if self.media.appending(|p| *p == piece) {
-            return Some("being appended");
-        }
-        match resource {
-            Resource::Init { level } if self.media.holds_init(level) => Some("already appended"),
-            Resource::Segment { level, index } => {
-                let duration_s = content.segment(level, index).duration_s;
-                self.media
-                    .holds_segment(level, index, duration_s)
-                    .then_some("buffered")
-            }
-            _ => None,
-        }
-    }
-
     fn carry_out(&mut self, sh: &mut Shared<'_>, now: Instant, output: Output) {
         let viewer = self.viewer;
         if is_p2p(&output) && !self.limits.trackers {
@@ -451,7 +337,16 @@ impl Host {
                 self.log.end_of_stream.push(now);
                 self.media.set_end_of_stream(now);
             }
-            Output::Event(event) => self.log.events.push((now, event)),
+            Output::Event(event) => {
+                // Every peer here is a real core behind an honest host: dropping one for
+                // breaking the protocol is a bug of the core.
+                if let Event::PeerDropped { reason, .. } = &event {
+                    if reason.starts_with("protocol violation") || reason.contains("banned") {
+                        self.violation(now, format!("dropped an honest peer: {reason}"));
+                    }
+                }
+                self.log.events.push((now, event));
+            }
             Output::Timeout { .. } => unreachable!("handled by drain"),
             Output::StoreBytes { request, bytes } => {
                 self.log.stored.push((now, request, bytes.0.len() as u64));
@@ -523,23 +418,6 @@ impl Host {
                 );
             }
             Output::StopUpload { connection } => sh.net.stop_upload((viewer, connection)),
-        }
-    }
-
-    /// A segment asked of a peer must not be one this viewer has or is fetching.
-    fn check_peer_request(&mut self, sh: &Shared<'_>, now: Instant, segment: u64) {
-        let Some(level) = self.player.current_level() else {
-            return;
-        };
-        let content = &sh.origin.content;
-        let index = segment as usize;
-        if index >= content.levels[level].segments.len() {
-            return self.violation(now, format!("asked a peer for segment {segment}"));
-        }
-        let resource = Resource::Segment { level, index };
-        if let Some(reason) = self.duplicate_reason(content, resource) {
-            let message = format!("asked a peer for {resource:?} ({reason})");
-            self.violation(now, message);
         }
     }
 
@@ -624,81 +502,6 @@ impl Host {
         self.gone = true;
         for request in std::mem::take(&mut self.in_flight).into_keys() {
             sh.origin.cancel(self.viewer, request);
-        }
-    }
-
-    /// Rules checked after every event.
-    pub fn check_invariants(&mut self, sh: &Shared<'_>, now: Instant) {
-        let concurrent = self.concurrent_fetches();
-        self.log.max_concurrent_fetches = self.log.max_concurrent_fetches.max(concurrent);
-        if concurrent > self.limits.max_concurrent_http {
-            let message = format!(
-                "{concurrent} media fetches at once, limit {}",
-                self.limits.max_concurrent_http
-            );
-            self.violation(now, message);
-        }
-        let open = sh.origin.open_transfers(self.viewer);
-        if !self.gone && self.in_flight.len() != open {
-            let message = format!(
-                "host tracks {} requests, origin {open}",
-                self.in_flight.len()
-            );
-            self.violation(now, message);
-        }
-        let media_violations = std::mem::take(&mut self.media.violations);
-        for message in media_violations {
-            self.violation(now, message);
-        }
-        if self.gone {
-            return;
-        }
-        self.check_peer_downloads(sh, now);
-        let (_, kept_bytes) = self.kept_bodies();
-        if kept_bytes > self.limits.store_max_bytes {
-            let message = format!(
-                "{kept_bytes} bytes kept for peers, store limit {}",
-                self.limits.store_max_bytes
-            );
-            self.violation(now, message);
-        }
-    }
-
-    /// Peer downloads as seen on the wire: within the limit, one per connection, and never a
-    /// segment HTTP is fetching at the same time.
-    fn check_peer_downloads(&mut self, sh: &Shared<'_>, now: Instant) {
-        let open = sh.net.open_requests(self.viewer);
-        let downloads: usize = open.iter().map(|(_, segments)| segments.len()).sum();
-        self.log.max_peer_downloads = self.log.max_peer_downloads.max(downloads);
-        if downloads > self.limits.max_concurrent_p2p {
-            let message = format!(
-                "{downloads} peer downloads at once, limit {}",
-                self.limits.max_concurrent_p2p
-            );
-            self.violation(now, message);
-        }
-        for (connection, segments) in &open {
-            if segments.len() > 1 {
-                let message = format!("segments {segments:?} asked at once of {connection:?}");
-                self.violation(now, message);
-            }
-        }
-        let over_http: Vec<usize> = self
-            .in_flight
-            .values()
-            .filter_map(|r| match r.resource {
-                Resource::Segment { index, .. } => Some(index),
-                _ => None,
-            })
-            .collect();
-        for (connection, segments) in open {
-            for segment in segments {
-                if over_http.contains(&(segment as usize)) {
-                    let message =
-                        format!("segment {segment} fetched over HTTP and from {connection:?}");
-                    self.violation(now, message);
-                }
-            }
         }
     }
 }

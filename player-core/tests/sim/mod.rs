@@ -11,11 +11,13 @@
 pub mod body;
 pub mod clock;
 pub mod host;
+pub mod log;
 pub mod media;
 pub mod network;
 pub mod origin;
 pub mod swarm;
 pub mod tracker;
+pub mod watch;
 
 use player_core::player::RequestId;
 use player_core::{Config, Duration, Input, Instant};
@@ -28,7 +30,7 @@ use origin::{Content, HttpStep, Origin, OriginConfig};
 use swarm::{SwarmConfig, ViewerConfig};
 use tracker::{Tracker, TrackerEvent};
 
-use host::Log;
+use log::Log;
 
 /// A viewer's index in the simulation.
 pub type ViewerId = usize;
@@ -283,24 +285,32 @@ impl Sim {
 
     /// The first viewer seeks: the element starts seeking and the shim reports it right away.
     pub fn seek(&mut self, position_s: f64) {
-        self.hosts[0].media.seek(self.now, position_s);
-        self.report_media();
+        self.seek_viewer(0, position_s);
     }
 
     pub fn pause(&mut self) {
-        self.hosts[0].media.set_paused(self.now, true);
-        self.report_media();
+        self.pause_viewer(0, true);
     }
 
     pub fn play(&mut self) {
-        self.hosts[0].media.set_paused(self.now, false);
-        self.report_media();
+        self.pause_viewer(0, false);
     }
 
-    fn report_media(&mut self) {
+    pub fn seek_viewer(&mut self, viewer: ViewerId, position_s: f64) {
+        self.hosts[viewer].media.seek(self.now, position_s);
+        self.report_media(viewer);
+    }
+
+    pub fn pause_viewer(&mut self, viewer: ViewerId, paused: bool) {
+        self.hosts[viewer].media.set_paused(self.now, paused);
+        self.report_media(viewer);
+    }
+
+    fn report_media(&mut self, viewer: ViewerId) {
         let now = self.now;
         let (hosts, mut sh) = self.parts();
-        hosts[0].report_media(&mut sh, now);
+        hosts[viewer].report_media(&mut sh, now);
+        self.check_invariants();
     }
 
     fn check_invariants(&mut self) {
@@ -312,6 +322,7 @@ impl Sim {
         for host in &mut self.hosts {
             self.violations.append(&mut host.violations);
         }
+        self.net.check(now);
         self.violations.append(&mut self.net.violations);
         self.violations.append(&mut self.tracker.violations);
     }

@@ -5,7 +5,8 @@
 //!
 //! Transmission model: a message first goes through its sender's uplink (one pipe per
 //! viewer, shared by all its connections, `upload_bytes_per_s`), then through the link of its
-//! connection (`link_bytes_per_s`), then arrives `latency` later. Both stages are FIFO, so a
+//! connection (`link_bytes_per_s`), then arrives after the link's latency (the sum of both
+//! viewers' access latencies). Both stages are FIFO, so a
 //! channel's messages arrive in order. A channel's `bufferedAmount` is what was sent and has
 //! not left the link yet; uploads wait while it is above 1 MiB, as the shim's do, so a
 //! slow uplink throttles them and `StopUpload` cannot recall bytes already queued.
@@ -14,20 +15,22 @@
 //! or a viewer that vanishes (every connection closes), each once it has uploaded a given
 //! number of segment bytes, so that it happens in the middle of a transfer.
 //!
-//! The network also watches the p2p-media-loader protocol on every channel with the core's
-//! own wire reader, to check from the outside which segment requests each viewer has open.
+//! Every side's messages are shown to its [`Watch`], which records the segment requests.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use player_core::p2p::wire::{
-    Message, MessageReader, PeerCommand, SegmentId, WireRequestId, DEFAULT_MAX_COMMAND_BYTES,
-};
+use player_core::p2p::wire::{PeerCommand, SegmentId};
 use player_core::player::Bytes;
 use player_core::swarm::ConnectionId;
 use player_core::{Duration, Input, Instant};
 
 use super::clock::{secs, EventQueue};
+use super::watch::{DownloadEnd, Ended, Sent, Watch};
 use super::{SimEvent, ViewerId};
+
+mod upload;
+
+use upload::Upload;
 
 /// One side of a peer connection.
 pub type End = (ViewerId, ConnectionId);
@@ -42,8 +45,6 @@ pub struct NetworkConfig {
     pub sdp_delay: Duration,
     /// From `ApplyAnswer` to the data channel opening on both sides (ICE, DTLS, SCTP).
     pub connect_delay: Duration,
-    /// One-way delay of every link.
-    pub latency: Duration,
     /// Capacity of each link in each direction, after the sender's uplink.
     pub link_bytes_per_s: u64,
     /// How long a side takes to notice that its connection will never open (ICE failure).
@@ -55,7 +56,6 @@ impl Default for NetworkConfig {
         NetworkConfig {
             sdp_delay: Duration::from_millis(40),
             connect_delay: Duration::from_millis(120),
-            latency: Duration::from_millis(30),
             link_bytes_per_s: 10_000_000,
             failure_notice: Duration::from_secs(5),
         }
@@ -66,6 +66,8 @@ impl Default for NetworkConfig {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PeerProfile {
     pub upload_bytes_per_s: u64,
+    /// One-way delay of the viewer's access link: a link between two viewers takes both.
+    pub latency: Duration,
     /// The uplink stops sending anything after this many segment bytes were uploaded.
     pub stall_after_bytes: Option<u64>,
     /// The viewer vanishes (closes its tab) after uploading this many segment bytes.
@@ -76,6 +78,7 @@ impl Default for PeerProfile {
     fn default() -> Self {
         PeerProfile {
             upload_bytes_per_s: 2_500_000,
+            latency: Duration::from_millis(15),
             stall_after_bytes: None,
             vanish_after_bytes: None,
         }
@@ -100,17 +103,7 @@ pub enum NetEvent {
     UploadStep(u64),
 }
 
-/// How a segment request a viewer sent ended, as seen on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DownloadEnd {
-    Completed,
-    Absent,
-    Cancelled,
-    /// The connection closed first.
-    Closed,
-}
-
-/// One segment request as seen on the wire, from request to its end.
+/// One segment request a viewer sent, from request to its end, as seen on the wire.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DownloadRecord {
     pub viewer: ViewerId,
@@ -123,24 +116,6 @@ pub struct DownloadRecord {
     /// Segment bytes of this request delivered to the requester.
     pub received_bytes: u64,
     pub end: DownloadEnd,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct OpenRequest {
-    segment: SegmentId,
-    at: Instant,
-    received_bytes: u64,
-}
-
-/// The protocol on one side of a channel, read from the outside.
-#[derive(Debug)]
-struct Watch {
-    sent: MessageReader,
-    received: MessageReader,
-    /// Requests this side sent that have not ended.
-    open: BTreeMap<WireRequestId, OpenRequest>,
-    /// The request whose bytes are arriving.
-    incoming: Option<WireRequestId>,
 }
 
 #[derive(Debug)]
@@ -164,12 +139,7 @@ impl Conn {
             link_free_at: Instant(0),
             queued: VecDeque::new(),
             upload: None,
-            watch: Watch {
-                sent: MessageReader::new(DEFAULT_MAX_COMMAND_BYTES),
-                received: MessageReader::new(DEFAULT_MAX_COMMAND_BYTES),
-                open: BTreeMap::new(),
-                incoming: None,
-            },
+            watch: Watch::new(),
         }
     }
 
@@ -209,17 +179,6 @@ struct Uplink {
 }
 
 #[derive(Debug)]
-struct Upload {
-    end: End,
-    body: Vec<u8>,
-    offset: usize,
-    chunk_bytes: usize,
-    footer: Vec<Vec<u8>>,
-    sent_bytes: u64,
-    stopped: bool,
-}
-
-#[derive(Debug)]
 pub struct Network {
     pub config: NetworkConfig,
     uplinks: Vec<Uplink>,
@@ -228,6 +187,10 @@ pub struct Network {
     next_upload: u64,
     /// Every segment request that ended, in order.
     pub downloads: Vec<DownloadRecord>,
+    /// Uploads whose request the peer cancelled in this step: stopped by the end of it.
+    cancelled_uploads: Vec<(End, u64)>,
+    /// Cancels that reached an upload still waiting for its channel to drain.
+    pub waiting_uploads_cancelled: u64,
     pub violations: Vec<String>,
 }
 
@@ -270,6 +233,8 @@ impl Network {
             uploads: BTreeMap::new(),
             next_upload: 0,
             downloads: Vec::new(),
+            cancelled_uploads: Vec::new(),
+            waiting_uploads_cancelled: 0,
             violations: Vec::new(),
         }
     }
@@ -278,9 +243,28 @@ impl Network {
     pub fn open_requests(&self, viewer: ViewerId) -> Vec<(ConnectionId, Vec<SegmentId>)> {
         self.conns
             .range((viewer, ConnectionId(0))..=(viewer, ConnectionId(u32::MAX)))
-            .filter(|(_, c)| !c.watch.open.is_empty())
-            .map(|(&(_, id), c)| (id, c.watch.open.values().map(|r| r.segment).collect()))
+            .map(|(&(_, id), c)| (id, c.watch.open_segments()))
+            .filter(|(_, segments)| !segments.is_empty())
             .collect()
+    }
+
+    /// Checked after every event: an upload the peer cancelled was stopped.
+    pub fn check(&mut self, now: Instant) {
+        for (end, id) in std::mem::take(&mut self.cancelled_uploads) {
+            if self.uploads.get(&id).is_some_and(|u| !u.stopped) {
+                self.violations.push(format!(
+                    "t={:.3}s: viewer {} kept uploading on {:?} after the peer cancelled",
+                    secs(now),
+                    end.0,
+                    end.1
+                ));
+            }
+        }
+    }
+
+    /// One-way delay between two viewers.
+    fn latency(&self, a: ViewerId, b: ViewerId) -> Duration {
+        self.uplinks[a].profile.latency + self.uplinks[b].profile.latency
     }
 
     /// Segment bytes `viewer` has sent to peers.
@@ -362,8 +346,8 @@ impl Network {
         let Some(conn) = self.conns.remove(&end) else {
             return false;
         };
-        for open in conn.watch.open.into_values() {
-            self.record(now, end, conn.remote, open, DownloadEnd::Closed);
+        for ended in conn.watch.close() {
+            self.record(now, end, conn.remote, ended);
         }
         if let Some(remote) = conn.remote {
             if self
@@ -372,7 +356,7 @@ impl Network {
                 .is_some_and(|c| c.remote == Some(end))
             {
                 let delay = if conn.open {
-                    self.config.latency
+                    self.latency(end.0, remote.0)
                 } else {
                     self.config.failure_notice
                 };
@@ -398,32 +382,18 @@ impl Network {
         now: Instant,
         (viewer, connection): End,
         remote: Option<End>,
-        open: OpenRequest,
-        end: DownloadEnd,
+        ended: Ended,
     ) {
         self.downloads.push(DownloadRecord {
             viewer,
             connection,
             peer: remote.map_or(usize::MAX, |r| r.0),
-            segment: open.segment,
-            requested_at: open.at,
+            segment: ended.segment,
+            requested_at: ended.requested_at,
             ended_at: now,
-            received_bytes: open.received_bytes,
-            end,
+            received_bytes: ended.received_bytes,
+            end: ended.end,
         });
-    }
-
-    fn finish_waiting_upload(&mut self, now: Instant, end: End, queue: &mut EventQueue<SimEvent>) {
-        let waiting: Vec<u64> = self
-            .uploads
-            .iter()
-            .filter(|(_, u)| u.end == end)
-            .map(|(&id, _)| id)
-            .collect();
-        for id in waiting {
-            let upload = self.uploads.remove(&id).expect("listed above");
-            report_upload(now, end, upload.sent_bytes, false, queue);
-        }
     }
 
     /// Sends the core's messages on an open channel (the shim drops them otherwise); returns
@@ -441,31 +411,16 @@ impl Network {
         }
         for Bytes(message) in messages {
             let conn = self.conns.get_mut(&end).expect("checked above");
-            match conn.watch.sent.read(&message) {
-                Ok(Message::Command(command)) => {
-                    match command {
-                        PeerCommand::SegmentRequest {
-                            segment, request, ..
-                        } => {
-                            let open = OpenRequest {
-                                segment,
-                                at: now,
-                                received_bytes: 0,
-                            };
-                            conn.watch.open.insert(request, open);
-                        }
-                        PeerCommand::CancelSegmentRequest { request, .. } => {
-                            if let Some(open) = conn.watch.open.remove(&request) {
-                                let remote = conn.remote;
-                                self.record(now, end, remote, open, DownloadEnd::Cancelled);
-                            }
-                        }
-                        _ => {}
+            let remote = conn.remote;
+            match conn.watch.on_sent(now, &message) {
+                Ok(Sent::Command(command, ended)) => {
+                    if let Some(ended) = ended {
+                        self.record(now, end, remote, ended);
                     }
                     commands.push(command);
                 }
-                Ok(Message::CommandPart) => {}
-                Ok(Message::SegmentBytes) | Err(_) => self.violations.push(format!(
+                Ok(Sent::Part) => {}
+                Ok(Sent::Bytes) | Err(_) => self.violations.push(format!(
                     "viewer {} sent a message that is not a command frame with PeerSend",
                     end.0
                 )),
@@ -485,12 +440,13 @@ impl Network {
         queue: &mut EventQueue<SimEvent>,
     ) -> Option<Instant> {
         let link_bytes_per_s = self.config.link_bytes_per_s;
-        let latency = self.config.latency;
+        let remote = self.conns.get(&end)?.remote?;
+        let latency = self.latency(end.0, remote.0);
         let uplink = &mut self.uplinks[end.0];
         let conn = self.conns.get_mut(&end)?;
-        let (Some(remote), true) = (conn.remote, conn.open) else {
+        if !conn.open {
             return None;
-        };
+        }
         let bytes = message.len() as u64;
         if uplink.stuck {
             conn.queued.push_back((None, bytes));
@@ -509,123 +465,6 @@ impl Network {
         };
         queue.push(link_done + latency, SimEvent::Net(deliver));
         Some(up_done)
-    }
-
-    /// `UploadSegment`: header, body from `from_byte` in chunks, footer, then
-    /// `UploadFinished`; replaces an upload to that peer under way.
-    #[allow(clippy::too_many_arguments)] // the order's fields
-    pub fn upload(
-        &mut self,
-        now: Instant,
-        end: End,
-        body: Option<Vec<u8>>,
-        from_byte: u64,
-        chunk_bytes: usize,
-        header: Vec<Bytes>,
-        footer: Vec<Bytes>,
-        queue: &mut EventQueue<SimEvent>,
-    ) {
-        let Some(conn) = self.conns.get_mut(&end) else {
-            return; // the shim has no such peer and reports nothing
-        };
-        let replaced = conn.upload.take();
-        let open = conn.open;
-        if let Some(old) = replaced.and_then(|id| self.uploads.get_mut(&id)) {
-            old.stopped = true;
-        }
-        let (Some(body), true) = (body, open) else {
-            return report_upload(now, end, 0, false, queue);
-        };
-        for Bytes(message) in header {
-            self.transmit(now, end, message, queue);
-        }
-        let id = self.next_upload;
-        self.next_upload += 1;
-        let upload = Upload {
-            end,
-            offset: from_byte.min(body.len() as u64) as usize,
-            body,
-            chunk_bytes: chunk_bytes.max(1),
-            footer: footer.into_iter().map(|Bytes(m)| m).collect(),
-            sent_bytes: 0,
-            stopped: false,
-        };
-        self.uploads.insert(id, upload);
-        self.conns.get_mut(&end).expect("checked above").upload = Some(id);
-        self.run_upload(now, id, queue);
-    }
-
-    /// `StopUpload`: a waiting upload ends when it wakes, as in the shim.
-    pub fn stop_upload(&mut self, end: End) {
-        let Some(conn) = self.conns.get_mut(&end) else {
-            return;
-        };
-        if let Some(upload) = conn.upload.take().and_then(|id| self.uploads.get_mut(&id)) {
-            upload.stopped = true;
-        }
-    }
-
-    /// The shim's upload loop, from where it waited.
-    fn run_upload(&mut self, now: Instant, id: u64, queue: &mut EventQueue<SimEvent>) {
-        loop {
-            let upload = &self.uploads[&id];
-            let end = upload.end;
-            let Some(conn) = self.conns.get_mut(&end) else {
-                self.uploads.remove(&id);
-                return;
-            };
-            if upload.stopped || !conn.open {
-                let upload = self.uploads.remove(&id).expect("looked up above");
-                return report_upload(now, end, upload.sent_bytes, false, queue);
-            }
-            if upload.offset >= upload.body.len() {
-                let upload = self.uploads.remove(&id).expect("looked up above");
-                for message in upload.footer {
-                    self.transmit(now, end, message, queue);
-                }
-                if let Some(conn) = self.conns.get_mut(&end) {
-                    conn.upload = conn.upload.filter(|&u| u != id);
-                }
-                return report_upload(now, end, upload.sent_bytes, true, queue);
-            }
-            if conn.buffered(now) > BUFFERED_HIGH_BYTES {
-                if let Some(at) = conn.drained_at() {
-                    queue.push(at, SimEvent::Net(NetEvent::UploadStep(id)));
-                }
-                return;
-            }
-            let upload = self.uploads.get_mut(&id).expect("looked up above");
-            let to = (upload.offset + upload.chunk_bytes).min(upload.body.len());
-            let chunk = upload.body[upload.offset..to].to_vec();
-            upload.offset = to;
-            upload.sent_bytes += chunk.len() as u64;
-            let sent = chunk.len() as u64;
-            if let Some(left_at) = self.transmit(now, end, chunk, queue) {
-                self.count_upload(left_at, end.0, sent, queue);
-            }
-        }
-    }
-
-    /// Counts segment bytes leaving the uplink at `left_at` and sets off the viewer's faults:
-    /// what is sent after the last byte counted never leaves, what left before still arrives.
-    fn count_upload(
-        &mut self,
-        left_at: Instant,
-        viewer: ViewerId,
-        bytes: u64,
-        queue: &mut EventQueue<SimEvent>,
-    ) {
-        let uplink = &mut self.uplinks[viewer];
-        uplink.uploaded_bytes += bytes;
-        let reached = |limit: Option<u64>| limit.is_some_and(|l| uplink.uploaded_bytes >= l);
-        let stall = reached(uplink.profile.stall_after_bytes);
-        let vanish = reached(uplink.profile.vanish_after_bytes);
-        if (stall || vanish) && !uplink.stuck {
-            uplink.stuck = true;
-            if vanish {
-                queue.push(left_at, SimEvent::Vanish { viewer });
-            }
-        }
     }
 
     /// The viewer's tab is gone: every connection closes, the other sides hear of it.
@@ -724,42 +563,29 @@ impl Network {
         if !conn.open || conn.remote != Some(from) {
             return Vec::new();
         }
-        let watch = &mut conn.watch;
-        let ended = match watch.received.read(&bytes) {
-            Ok(Message::SegmentBytes) => {
-                let incoming = watch.incoming.and_then(|r| watch.open.get_mut(&r));
-                if let Some(open) = incoming {
-                    open.received_bytes += bytes.len() as u64;
+        let remote = conn.remote;
+        let upload = conn.upload;
+        match conn.watch.on_received(&bytes) {
+            Ok((command, ended)) => {
+                if let Some(ended) = ended {
+                    self.record(now, to, remote, ended);
                 }
-                None
+                if let Some(PeerCommand::CancelSegmentRequest { request, .. }) = command {
+                    // The core must stop the upload it is doing for that request now.
+                    let serving = upload.and_then(|id| self.uploads.get(&id));
+                    if serving.is_some_and(|u| u.request == Some(request) && !u.stopped) {
+                        self.cancelled_uploads
+                            .push((to, upload.expect("found above")));
+                        self.waiting_uploads_cancelled += 1;
+                    }
+                }
             }
-            Ok(Message::Command(PeerCommand::SegmentData { request, .. })) => {
-                watch.incoming = Some(request);
-                None
-            }
-            Ok(Message::Command(PeerCommand::SegmentDataSendingCompleted { request, .. })) => {
-                watch.incoming = None;
-                Some((request, DownloadEnd::Completed))
-            }
-            Ok(Message::Command(PeerCommand::SegmentAbsent { request, .. })) => {
-                Some((request, DownloadEnd::Absent))
-            }
-            Ok(_) => None,
-            Err(error) => {
-                self.violations.push(format!(
-                    "t={:.3}s: viewer {} received a malformed message from viewer {}: {error:?}",
-                    secs(now),
-                    to.0,
-                    from.0
-                ));
-                None
-            }
-        };
-        if let Some((request, end)) = ended {
-            if let Some(open) = conn.watch.open.remove(&request) {
-                let remote = conn.remote;
-                self.record(now, to, remote, open, end);
-            }
+            Err(error) => self.violations.push(format!(
+                "t={:.3}s: viewer {} received a malformed message from viewer {}: {error:?}",
+                secs(now),
+                to.0,
+                from.0
+            )),
         }
         let input = Input::PeerMessage {
             connection: to.1,
@@ -767,20 +593,4 @@ impl Network {
         };
         vec![(to.0, input)]
     }
-}
-
-/// `UploadFinished`, reported by the shim's upload loop right after it ends.
-fn report_upload(
-    now: Instant,
-    (viewer, connection): End,
-    sent_bytes: u64,
-    completed: bool,
-    queue: &mut EventQueue<SimEvent>,
-) {
-    let input = Input::UploadFinished {
-        connection,
-        sent_bytes,
-        completed,
-    };
-    queue.push(now, SimEvent::Core { viewer, input });
 }
