@@ -326,38 +326,6 @@ fn viewers_without_a_tracker_fetch_what_plain_http_fetches() {
     equals_plain_http(config, "unreachable tracker");
 }
 
-/// A peer whose uplink is just above the bitrate serves two viewers. The slower of them
-/// cancels request after request while nothing arrives, and the cancelled transfers then
-/// arrive late, more of them than a few: they are dropped quietly, the peer is not banned.
-/// (The minimal case `random_swarms_keep_the_invariants` found, as it found it.)
-#[test]
-fn late_transfers_from_a_congested_peer_do_not_get_it_banned() {
-    let mut config = SwarmConfig::new(Content::vod(60.0, &[BITRATE_BPS]), 3, 0.0);
-    config.origin.bandwidth_bytes_per_s = 496_146;
-    let peers = [
-        (23.338478429042087, 10_000),
-        (0.0, 133_072),
-        (19.65176580921861, 24_753),
-    ];
-    for (viewer, (join_at_s, upload_bytes_per_s)) in config.viewers.iter_mut().zip(peers) {
-        viewer.join_at_s = join_at_s;
-        viewer.profile.upload_bytes_per_s = upload_bytes_per_s;
-    }
-    let mut sim = Sim::swarm(config);
-    run(&mut sim, "congested peer", 300.0);
-    let cancelled = sim
-        .net
-        .downloads
-        .iter()
-        .filter(|d| d.viewer == 2 && d.peer == 1 && d.end == DownloadEnd::Cancelled)
-        .count();
-    println!("  viewer 2 cancelled {cancelled} requests to viewer 1");
-    assert!(
-        cancelled > 4,
-        "only {cancelled} cancelled requests: no congestion"
-    );
-}
-
 /// Runs until `viewer` has a media segment append under way, from `from_s` on.
 fn run_until_appending(sim: &mut Sim, viewer: usize, from_s: f64) {
     sim.run_until_s(from_s);
