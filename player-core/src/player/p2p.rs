@@ -140,6 +140,21 @@ pub(super) struct Swarm {
     joined_at: Instant,
 }
 
+impl Swarm {
+    /// Peers whose data channel is open.
+    fn open_peer_count(&self) -> usize {
+        self.peers.values().filter(|p| p.open).count()
+    }
+
+    /// The request of our download from `connection` (one per peer), if any.
+    fn download_from(&self, connection: ConnectionId) -> Option<RequestId> {
+        self.downloads
+            .iter()
+            .find(|(_, d)| d.connection == connection)
+            .map(|(&request, _)| request)
+    }
+}
+
 /// What the scheduler decided for one idle segment.
 enum Source {
     Http,
@@ -205,9 +220,7 @@ impl Player {
     }
 
     fn open_peer_count(&self) -> usize {
-        self.swarm
-            .as_ref()
-            .map_or(0, |s| s.peers.values().filter(|p| p.open).count())
+        self.swarm.as_ref().map_or(0, Swarm::open_peer_count)
     }
 
     fn p2p_wanted(&self) -> bool {
@@ -452,7 +465,7 @@ impl Player {
             .session
             .announce(&loaded, &http_loading);
         self.send(connection, messages);
-        let peers = swarm.peers.values().filter(|p| p.open).count();
+        let peers = swarm.open_peer_count();
         self.event(Event::PeerConnected { connection, peers });
     }
 
@@ -485,19 +498,14 @@ impl Player {
             }
         }
         swarm.tracker.handle_connection_closed(self.now, connection);
-        let download = swarm
-            .downloads
-            .iter()
-            .find(|(_, d)| d.connection == connection)
-            .map(|(&request, _)| request);
-        if let Some(request) = download {
+        if let Some(request) = swarm.download_from(connection) {
             let (received, _) = peer.session.cancel_download();
             // A violating peer's bytes are not trusted as a prefix.
             let prefix = if ban { Vec::new() } else { received };
             self.abandon_peer_download(swarm, request, prefix);
         }
         self.outputs.push_back(Output::ClosePeer { connection });
-        let peers = swarm.peers.values().filter(|p| p.open).count();
+        let peers = swarm.open_peer_count();
         self.event(Event::PeerDropped {
             connection,
             reason,
@@ -549,10 +557,9 @@ impl Player {
                 total_bytes,
             } => {
                 let expected = self.segment_length(segment);
-                let Some((_, download)) = swarm
-                    .downloads
-                    .iter_mut()
-                    .find(|(_, d)| d.connection == connection)
+                let Some(download) = swarm
+                    .download_from(connection)
+                    .and_then(|request| swarm.downloads.get_mut(&request))
                 else {
                     return;
                 };
@@ -572,12 +579,7 @@ impl Player {
                 self.on_peer_download_complete(swarm, connection, segment, bytes)
             }
             SessionEvent::DownloadAbsent { segment } => {
-                let request = swarm
-                    .downloads
-                    .iter()
-                    .find(|(_, d)| d.connection == connection)
-                    .map(|(&r, _)| r);
-                if let Some(request) = request {
+                if let Some(request) = swarm.download_from(connection) {
                     swarm.downloads.remove(&request);
                     self.reset_slot(request);
                 }
@@ -638,12 +640,7 @@ impl Player {
         segment: SegmentId,
         bytes: Vec<u8>,
     ) {
-        let Some(request) = swarm
-            .downloads
-            .iter()
-            .find(|(_, d)| d.connection == connection)
-            .map(|(&r, _)| r)
-        else {
+        let Some(request) = swarm.download_from(connection) else {
             return;
         };
         let download = swarm.downloads.remove(&request).expect("found above");
@@ -775,12 +772,11 @@ impl Player {
                 let http_left_s = remaining as f64 * 8.0 / http_bps + REQUEST_LATENCY_S;
                 let too_late = p2p_left_s + DEADLINE_MARGIN_S > until_needed_s - http_left_s;
                 // A transfer still flowing is only worth cancelling when HTTP can take over.
-                eprintln!("SUP stalled={stalled} too_late={too_late} until={until_needed_s} p2p_left={p2p_left_s} http_left={http_left_s} pos={position_s} now={:?} last={:?}", now, download.last_bytes_at);
                 if stalled || (too_late && http_free) {
-                    late.push((request, download.connection, stalled));
+                    late.push((request, download.connection));
                 }
             }
-            for (request, connection, stalled) in late {
+            for (request, connection) in late {
                 let Some(peer) = swarm.peers.get_mut(&connection) else {
                     continue;
                 };
@@ -792,7 +788,6 @@ impl Player {
                     peer.bandwidth.sample(elapsed, download.received_bytes);
                 }
                 let (received, messages) = peer.session.cancel_download();
-                let _ = stalled;
                 player.send(connection, messages);
                 player.abandon_peer_download(swarm, request, received);
             }
@@ -872,7 +867,7 @@ impl Player {
         if urgent {
             return Source::Http;
         }
-        let open_peers = swarm.peers.values().filter(|p| p.open).count();
+        let open_peers = swarm.open_peer_count();
         let discovering = self.now < swarm.joined_at + PEER_DISCOVERY_GRACE
             && swarm.peers.values().any(|p| p.remote_known && !p.open);
         if open_peers == 0 && !discovering {
