@@ -60,6 +60,35 @@ async function within(promise, ms, fallback = null) {
 }
 
 /**
+ * Waits until a spawned `child` prints a stdout line matching `pattern`; resolves to the first
+ * capture group. Rejects after `timeoutMs`, on a spawn error, or when `exited` (a promise of
+ * the child's exit) settles first. Every stdout chunk also goes to `onChunk` (for log tails).
+ */
+export function waitForStdout(child, exited, pattern, { what, name, timeoutMs, onChunk = () => {} }) {
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    const timer = setTimeout(() => reject(new Error(`${name} printed no ${what} within ${timeoutMs} ms`)), timeoutMs);
+    child.stdout.on('data', (chunk) => {
+      onChunk(chunk);
+      buffer += chunk.toString();
+      const match = pattern.exec(buffer);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (code ${code}, signal ${signal}) before it printed its ${what}`));
+    });
+  });
+}
+
+/**
  * Starts `shoal-demo --port 0 --test-control --mount /fixtures=tests/fixtures/http`
  * from the repository root and waits for its "Shoal demo running at URL" line
  * (the first start generates the sample media with ffmpeg, hence the long timeout).
@@ -88,31 +117,13 @@ export async function startDemo({ extraArgs = [], timeoutMs = 180_000 } = {}) {
     });
   });
 
-  let stdoutBuf = '';
   let url;
   try {
-    url = await new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`shoal-demo printed no "Shoal demo running at" line within ${timeoutMs} ms`)),
-        timeoutMs,
-      );
-      child.stdout.on('data', (chunk) => {
-        keep(chunk);
-        stdoutBuf += chunk.toString();
-        const m = /Shoal demo running at (\S+)/.exec(stdoutBuf);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-      child.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        reject(new Error(`shoal-demo exited (code ${code}, signal ${signal}) before it was ready`));
-      });
+    url = await waitForStdout(child, exited, /Shoal demo running at (\S+)/, {
+      what: '"Shoal demo running at" line',
+      name: 'shoal-demo',
+      timeoutMs,
+      onChunk: keep,
     });
   } catch (err) {
     child.kill('SIGKILL');

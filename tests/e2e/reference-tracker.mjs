@@ -3,7 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { REPO_ROOT } from './harness.mjs';
+import { REPO_ROOT, waitForStdout } from './harness.mjs';
 
 const SCRIPT = path.join(REPO_ROOT, 'tests', 'interop', 'bittorrent-tracker-server.mjs');
 
@@ -30,26 +30,11 @@ export async function startBittorrentTracker({ host = '127.0.0.1', port = 0, int
 
   let url;
   try {
-    url = await new Promise((resolve, reject) => {
-      let buf = '';
-      const timer = setTimeout(() => reject(new Error(`bittorrent-tracker not listening within ${timeoutMs} ms`)), timeoutMs);
-      child.stdout.on('data', (chunk) => {
-        keep(chunk);
-        buf += chunk.toString();
-        const m = /listening at (ws:\/\/\S+)/.exec(buf);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-      child.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      exited.then(({ code, signal }) => {
-        clearTimeout(timer);
-        reject(new Error(`bittorrent-tracker exited (code ${code}, signal ${signal}) before listening`));
-      });
+    url = await waitForStdout(child, exited, /listening at (ws:\/\/\S+)/, {
+      what: '"listening at" line',
+      name: 'bittorrent-tracker',
+      timeoutMs,
+      onChunk: keep,
     });
   } catch (err) {
     child.kill('SIGKILL');
