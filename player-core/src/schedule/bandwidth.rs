@@ -138,6 +138,34 @@ mod tests {
         );
     }
 
+    /// hls.js's published vectors (tests/unit/controller/ewma-bandwidth-estimator.ts):
+    /// `EwmaBandWidthEstimator(slow, fast, 5e5)` fed `sample(8000 ms, 1e6 bytes)`, then
+    /// `sample(4000, 1e6)`, then `sample(1000, 1e6)`, with the estimate after each sample.
+    fn hls_js_vector(slow_s: f64, fast_s: f64, expected: [f64; 3]) {
+        let mut e = BandwidthEstimator::with_half_lives(fast_s, slow_s);
+        assert_eq!(e.estimate_bps(), None, "no estimate before a sample");
+        for (millis, want) in [8000, 4000, 1000].into_iter().zip(expected) {
+            e.sample(Duration::from_millis(millis), 1_000_000);
+            let got = e.estimate_bps().unwrap();
+            assert!((got - want).abs() < 1e-8, "after {millis} ms: {got} != {want}");
+        }
+    }
+
+    #[test]
+    fn hls_js_vectors_half_lives_zero_give_the_last_sample() {
+        hls_js_vector(0.0, 0.0, [1_000_000.0, 2_000_000.0, 8_000_000.0]);
+    }
+
+    #[test]
+    fn hls_js_vectors_slow_15_fast_4() {
+        hls_js_vector(15.0, 4.0, [1_000_000.0, 1_396_480.154_473_622_6, 2_056_826.948_982_794_8]);
+    }
+
+    #[test]
+    fn hls_js_vectors_slow_9_fast_5() {
+        hls_js_vector(9.0, 5.0, [1_000_000.0, 1_439_580.319_105_247, 2_208_342.324_322_311]);
+    }
+
     #[test]
     fn tiny_transfers_are_floored() {
         let mut e = BandwidthEstimator::new();
