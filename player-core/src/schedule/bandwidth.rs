@@ -5,7 +5,7 @@
 //! One estimator is kept per source (the origin, each peer) so that a slow peer does not drag
 //! down what the origin is known to deliver.
 
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 
 /// An exponentially weighted moving average whose samples carry a weight (seconds).
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +103,48 @@ impl Default for BandwidthEstimator {
     }
 }
 
+/// The throughput of a pipe that several transfers share (the origin, fetched two segments
+/// at a time): all bytes that arrived over the time any transfer was under way, measured each
+/// time a transfer completes. Timing each transfer alone would halve the estimate whenever two
+/// run at once.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PipeMeter {
+    /// Start of the interval being measured; `None` while the pipe is idle.
+    since: Option<Instant>,
+    bytes: u64,
+}
+
+impl PipeMeter {
+    /// A transfer starts: the pipe is busy from now on if it was idle.
+    pub fn transfer_started(&mut self, now: Instant) {
+        if self.since.is_none() {
+            self.since = Some(now);
+            self.bytes = 0;
+        }
+    }
+
+    pub fn bytes_arrived(&mut self, bytes: u64) {
+        if self.since.is_some() {
+            self.bytes += bytes;
+        }
+    }
+
+    /// A transfer completed: what arrived since the last measurement becomes a sample.
+    pub fn transfer_completed(&mut self, now: Instant, estimator: &mut BandwidthEstimator) {
+        if let Some(since) = self.since {
+            estimator.sample(now.saturating_since(since), self.bytes);
+        }
+        self.since = Some(now);
+        self.bytes = 0;
+    }
+
+    /// No transfer is under way: idle time is not counted.
+    pub fn idle(&mut self) {
+        self.since = None;
+        self.bytes = 0;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,6 +206,26 @@ mod tests {
     #[test]
     fn hls_js_vectors_slow_9_fast_5() {
         hls_js_vector(9.0, 5.0, [1_000_000.0, 1_439_580.319_105_247, 2_208_342.324_322_311]);
+    }
+
+    #[test]
+    fn two_transfers_at_once_measure_the_whole_pipe() {
+        let mut estimator = BandwidthEstimator::new();
+        let mut pipe = PipeMeter::default();
+        let t0 = Instant(0);
+        pipe.transfer_started(t0);
+        pipe.transfer_started(t0);
+        // Both share 1 MB/s: each gets 500 KB in the first second.
+        pipe.bytes_arrived(1_000_000);
+        pipe.transfer_completed(t0 + Duration::from_secs(1), &mut estimator);
+        assert_eq!(estimator.estimate_bps().unwrap().round(), 8_000_000.0);
+        pipe.idle();
+        pipe.bytes_arrived(5_000_000);
+        pipe.transfer_started(t0 + Duration::from_secs(10));
+        pipe.bytes_arrived(1_000_000);
+        pipe.transfer_completed(t0 + Duration::from_secs(11), &mut estimator);
+        // The idle time and the bytes counted while idle are not part of the estimate.
+        assert_eq!(estimator.estimate_bps().unwrap().round(), 8_000_000.0);
     }
 
     #[test]
