@@ -20,6 +20,10 @@ pub struct Config {
     pub initial_bandwidth_bps: u64,
     /// Level to start with (index into the variant list) instead of the bandwidth pick.
     pub start_level: Option<usize>,
+    /// Leave out levels taller than needed for the player's size (reported with
+    /// `Input::PlayerSize`): the lightest level at least as tall as the player is the highest
+    /// automatic choice. Manual choice is not capped.
+    pub cap_level_to_player_size: bool,
     /// Where playback starts, in seconds.
     pub start_position_s: f64,
     /// How long to wait for response headers before giving up on an HTTP request.
@@ -90,6 +94,7 @@ impl Default for Config {
             max_concurrent_http: 2,
             initial_bandwidth_bps: 2_000_000,
             start_level: None,
+            cap_level_to_player_size: false,
             start_position_s: 0.0,
             first_byte_timeout_ms: 10_000,
             stall_timeout_ms: 10_000,

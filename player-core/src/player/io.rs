@@ -87,6 +87,17 @@ pub enum Input {
     Timer,
     /// The viewer turned P2P on or off.
     SetP2p { enabled: bool },
+    /// The viewer picked a level (index into [`Event::Levels`]), or `None` for automatic
+    /// choice. A picked level replaces the media ahead of the current segment at once, unless
+    /// `smooth`: then what is buffered plays out first (hls.js's `nextLevel`).
+    SetLevel {
+        level: Option<usize>,
+        #[cfg_attr(feature = "serde", serde(default))]
+        smooth: bool,
+    },
+    /// The video element's size in device pixels (CSS size times `devicePixelRatio`), for
+    /// [`crate::Config::cap_level_to_player_size`].
+    PlayerSize { width_px: u64, height_px: u64 },
     /// What the browser says about the connection (`navigator.connection`): uploading to
     /// peers is off by default when data is metered.
     Network { save_data: bool, cellular: bool },
@@ -267,6 +278,11 @@ pub enum Output {
         start_s: f64,
         end_s: f64,
     },
+    /// The next appends to `track` carry another codec: `SourceBuffer.changeType(mime)`.
+    ChangeType {
+        track: TrackId,
+        mime: String,
+    },
     /// Move the playhead (start position, jumping a hole in the buffer).
     SeekMedia {
         position_s: f64,
@@ -304,12 +320,14 @@ pub struct LevelInfo {
 )]
 pub enum Event {
     /// The levels of the loaded stream, in playlist order.
-    Levels {
-        levels: Vec<LevelInfo>,
-    },
-    LevelSelected {
-        level: usize,
-    },
+    Levels { levels: Vec<LevelInfo> },
+    /// A switch to `level` starts (its playlist loads); `auto` tells whether ABR chose it
+    /// or the viewer did.
+    LevelSwitching { level: usize, auto: bool },
+    /// Segments now come from `level`.
+    LevelSelected { level: usize },
+    /// The playhead entered media of `level`: the level the viewer sees.
+    LevelSwitched { level: usize },
     /// A segment's bytes arrived.
     SegmentLoaded {
         level: usize,

@@ -5,6 +5,7 @@
 //! [`Output::Timeout`].
 
 mod io;
+mod levels;
 mod media;
 mod p2p;
 
@@ -18,7 +19,7 @@ pub use io::{
 use crate::config::Config;
 use crate::hls::{parse_playlist, MediaPlaylist, Playlist, Variant};
 use crate::schedule::{
-    buffered_ahead_s, gap_jump_target, BandwidthEstimator, Failure, Slot, SlotTable,
+    buffered_ahead_s, gap_jump_target, BandwidthEstimator, Failure, PipeMeter, Slot, SlotTable,
 };
 use crate::time::{Duration, Instant};
 
@@ -49,7 +50,6 @@ struct InFlight {
     deadline: Instant,
     /// A byte range was asked for, so a full `200` answer is wrong.
     ranged: bool,
-    started: Instant,
     /// Body bytes received so far (for statistics and throughput).
     loaded_bytes: u64,
     /// The request continues a segment a peer delivered in part.
@@ -121,6 +121,12 @@ pub struct Player {
     traffic: p2p::Traffic,
     /// What the origin delivers, from finished segment downloads.
     http_bandwidth: BandwidthEstimator,
+    /// Measures the origin across concurrent downloads for `http_bandwidth`.
+    http_pipe: PipeMeter,
+    /// Level choice and switching.
+    levels: levels::Levels,
+    /// The video element's height in device pixels, when the host reported it.
+    player_height_px: Option<u64>,
     /// Sizes of media bodies in the host's store, by request.
     body_bytes: BTreeMap<RequestId, u64>,
     /// Appends ordered with `keep`: the host holds those bodies until `ReleaseBody`, whatever
@@ -160,6 +166,9 @@ impl Player {
             swarm: None,
             traffic: p2p::Traffic::default(),
             http_bandwidth: BandwidthEstimator::new(),
+            http_pipe: PipeMeter::default(),
+            levels: levels::Levels::default(),
+            player_height_px: None,
             body_bytes: BTreeMap::new(),
             kept_appends: BTreeSet::new(),
         }
@@ -172,6 +181,11 @@ impl Player {
     /// Index of the level being played, once known.
     pub fn current_level(&self) -> Option<usize> {
         self.stream.as_ref().map(|s| s.level)
+    }
+
+    /// The level the viewer picked; `None` while the choice is automatic.
+    pub fn manual_level(&self) -> Option<usize> {
+        self.levels.manual()
     }
 
     /// Number of HTTP requests under way.
@@ -198,6 +212,9 @@ impl Player {
                     in_flight.deadline = deadline;
                     let new_bytes = loaded_bytes.saturating_sub(in_flight.loaded_bytes);
                     in_flight.loaded_bytes = in_flight.loaded_bytes.max(loaded_bytes);
+                    if in_flight.kind != RequestKind::Playlist {
+                        self.http_pipe.bytes_arrived(new_bytes);
+                    }
                     self.count_http_bytes(new_bytes);
                 }
             }
@@ -224,6 +241,8 @@ impl Player {
             } => self.on_append_failed(request, quota_exceeded, &message),
             Input::EvictDone { .. } => self.evicting = false,
             Input::Timer => self.handle_tracker_timer(),
+            Input::SetLevel { level, smooth } => self.set_level(level, smooth),
+            Input::PlayerSize { height_px, .. } => self.player_height_px = Some(height_px),
             p2p_input => self.handle_p2p_input(p2p_input),
         }
         self.update();
@@ -238,11 +257,23 @@ impl Player {
             .segments
             .iter()
             .position(|slot| matches!(*slot, Slot::Appending { request: r } if r == request));
+        let init = stream
+            .slots
+            .inits
+            .iter()
+            .position(|slot| matches!(*slot, Slot::Appending { request: r } if r == request));
+        let level = stream.level;
         let Some(slot) = stream.slots.find_request(request) else {
             return;
         };
         *slot = Slot::Appended;
+        if let Some(init) = init {
+            self.levels.init_in_force = Some((level, init));
+        }
         self.appends_one_at_a_time = false;
+        if let Some(index) = segment {
+            self.record_appended_level(index);
+        }
         let bytes = self.body_bytes.remove(&request);
         // What the append order said decides, not whether P2P is on now: the swarm may have
         // been left or joined while the append ran.
@@ -270,6 +301,7 @@ impl Player {
         let p2p_enabled = self.p2p_enabled;
         let network_metered = self.network_metered;
         let next_request = self.next_request;
+        let player_height_px = self.player_height_px;
         let outputs = std::mem::take(&mut self.outputs);
         *self = Player::new(self.config.clone(), self.seed, self.now);
         self.outputs = outputs;
@@ -278,6 +310,7 @@ impl Player {
         self.media_source_open = media_source_open;
         self.p2p_enabled = p2p_enabled;
         self.network_metered = network_metered;
+        self.player_height_px = player_height_px;
         self.source_url = Some(url.clone());
         if self.config.start_position_s > 0.0 {
             self.pending_start_s = Some(self.config.start_position_s);
@@ -298,13 +331,15 @@ impl Player {
     fn new_request(&mut self, kind: RequestKind, ranged: bool) -> RequestId {
         let request = self.allocate_request_id();
         let deadline = self.now + self.config.first_byte_timeout();
+        if kind != RequestKind::Playlist {
+            self.http_pipe.transfer_started(self.now);
+        }
         self.requests.insert(
             request,
             InFlight {
                 kind,
                 deadline,
                 ranged,
-                started: self.now,
                 loaded_bytes: 0,
                 resumed_from_peer: false,
             },
@@ -354,7 +389,11 @@ impl Player {
             }
             return;
         };
-        self.count_http_bytes(loaded_bytes.saturating_sub(in_flight.loaded_bytes));
+        let new_bytes = loaded_bytes.saturating_sub(in_flight.loaded_bytes);
+        self.count_http_bytes(new_bytes);
+        if in_flight.kind != RequestKind::Playlist {
+            self.http_pipe.bytes_arrived(new_bytes);
+        }
         match in_flight.kind {
             RequestKind::Playlist => self.on_playlist(text.unwrap_or_default()),
             RequestKind::Init(_) | RequestKind::Segment(_) => {
@@ -366,8 +405,8 @@ impl Player {
                     return;
                 };
                 let level = stream.level;
-                let elapsed = self.now.saturating_since(in_flight.started);
-                self.http_bandwidth.sample(elapsed, loaded_bytes);
+                self.http_pipe
+                    .transfer_completed(self.now, &mut self.http_bandwidth);
                 let (bytes, source) = if in_flight.resumed_from_peer {
                     let full = stream.playlist.segments[index]
                         .byte_range
@@ -417,6 +456,10 @@ impl Player {
                     PlaylistRole::Level(level) => level,
                     PlaylistRole::Source => 0,
                 };
+                if self.stream.is_some() {
+                    return self.on_switch_playlist(level, playlist);
+                }
+                self.keep_playlist(level, &playlist);
                 self.start_stream(level, playlist);
             }
             (Playlist::Multivariant(_), PlaylistRole::Level(_)) => {
@@ -602,7 +645,18 @@ impl Player {
             return;
         }
         self.expire_deadlines();
+        if self.stream.is_some() {
+            let position_s = self.position_s();
+            self.choose_level(position_s);
+            self.complete_switch_if_ready(position_s);
+        }
+        if self.stopped {
+            return;
+        }
         self.load_playlist_if_due();
+        if self.http_media_in_flight() == 0 {
+            self.http_pipe.idle();
+        }
         if self.stream.is_none() {
             return;
         }
@@ -615,6 +669,7 @@ impl Player {
         self.jump_gap(position_s);
         self.signal_end_of_stream(position_s);
         self.announce_if_changed();
+        self.report_shown_level(position_s);
         self.report_stats_if_due();
     }
 
@@ -693,10 +748,15 @@ impl Player {
         let now = self.now;
         let target_s = self.forward_target_s();
         let max_concurrent = self.config.max_concurrent_http.max(1);
+        if self.evicting {
+            // The buffer is about to change (a level switch replaces the media ahead): what
+            // to fetch is clear once the eviction is done.
+            return;
+        }
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        if self.source_buffers_created && !self.evicting && self.snapshot_is_fresh {
+        if self.source_buffers_created && self.snapshot_is_fresh {
             stream
                 .slots
                 .release_evicted(&stream.playlist, &self.snapshot.buffered);
@@ -807,7 +867,7 @@ impl Player {
 
     /// Hands fetched media to the SourceBuffer, each segment after its init segment.
     fn schedule_appends(&mut self) {
-        if !self.source_buffers_created || self.evicting {
+        if !self.source_buffers_created || self.evicting || self.switch_pending() {
             return;
         }
         if let Some(until) = self.appends_blocked_until {

@@ -705,13 +705,13 @@ impl Player {
             bytes: Bytes(prefix),
         });
         let deadline = self.now + self.config.first_byte_timeout();
+        self.http_pipe.transfer_started(self.now);
         self.requests.insert(
             request,
             InFlight {
                 kind: RequestKind::Segment(download.segment),
                 deadline,
                 ranged: true,
-                started: self.now,
                 loaded_bytes: 0,
                 resumed_from_peer: true,
             },
@@ -807,6 +807,17 @@ impl Player {
             .as_ref()
             .and_then(|s| self.variants.get(s.level))
             .map_or(self.config.initial_bandwidth_bps, |v| v.bandwidth)
+    }
+
+    /// The throughput of the fastest peer that has proven itself, if any.
+    pub(super) fn best_proven_peer_bps(&self) -> Option<f64> {
+        let swarm = self.swarm.as_ref()?;
+        swarm
+            .peers
+            .values()
+            .filter(|peer| peer.open && peer.proven())
+            .filter_map(|peer| peer.bandwidth.estimate_bps())
+            .max_by(f64::total_cmp)
     }
 
     /// Whether P2P takes part in scheduling now.

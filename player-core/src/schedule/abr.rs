@@ -6,6 +6,11 @@
 //!   while staying put tolerates a little noise.
 //! - Going up also needs a comfortable buffer and some time since the last switch, so a short
 //!   burst of bandwidth does not cause a switch that the next dip undoes.
+//! - The estimate is the lower of a fast and a slow average, so it drops at once and rises
+//!   slowly. With a rich buffer the rule follows the fast average alone (it still drops
+//!   within seconds), and going up needs no more headroom than staying: a wrong guess then costs a switch back down, not a stall, and without
+//!   it a player whose buffer is full (downloading one short segment now and then) would
+//!   take minutes to notice that the bandwidth came back.
 //! - Once playing, with less than one segment of media ahead, a level is only chosen if one
 //!   of its segments arrives before the buffer runs dry: that is what keeps a bandwidth drop
 //!   from becoming a stall.
@@ -26,6 +31,8 @@ const SAME_OR_DOWN_FACTOR: f64 = 0.9;
 const UP_FACTOR: f64 = 0.7;
 /// Buffered media ahead, in segments, needed before going up.
 const UP_SWITCH_MIN_BUFFER_SEGMENTS: f64 = 2.0;
+/// Buffered media ahead, in segments, from which going up may follow the fast average.
+const RICH_BUFFER_SEGMENTS: f64 = 4.0;
 /// Seconds after a switch before going up again.
 pub const UP_SWITCH_MIN_INTERVAL_S: f64 = 4.0;
 
@@ -34,8 +41,10 @@ pub const UP_SWITCH_MIN_INTERVAL_S: f64 = 4.0;
 pub struct AbrInput<'a> {
     pub levels: &'a [AbrLevel],
     pub current: usize,
-    /// Bits per second the player can count on.
+    /// Bits per second the player can count on (the lower of the fast and slow averages).
     pub estimate_bps: f64,
+    /// The fast average alone: what the bandwidth seems to be right now.
+    pub fast_estimate_bps: f64,
     /// Media loaded ahead of the playhead, seconds.
     pub buffer_ahead_s: f64,
     /// A segment's duration (the target duration), seconds.
@@ -57,15 +66,25 @@ pub fn choose_level(input: &AbrInput) -> usize {
     let current = input.current.min(levels.len() - 1);
     let allowed = allowed_by_bitrate(levels, input.cap);
     let lowest = allowed[0];
-    let estimate = input.estimate_bps.max(1.0);
+    let rich_buffer = input.buffer_ahead_s >= RICH_BUFFER_SEGMENTS * input.segment_duration_s;
+    let estimate = if rich_buffer {
+        input.fast_estimate_bps.max(1.0)
+    } else {
+        input.estimate_bps.max(1.0)
+    };
     let current_bps = levels[current].bitrate_bps;
     let can_go_up = input.buffer_ahead_s
         >= UP_SWITCH_MIN_BUFFER_SEGMENTS * input.segment_duration_s
         && input.since_last_switch_s >= UP_SWITCH_MIN_INTERVAL_S;
+    let up_factor = if rich_buffer {
+        SAME_OR_DOWN_FACTOR
+    } else {
+        UP_FACTOR
+    };
     let fits = |level: usize| {
         let bps = levels[level].bitrate_bps;
         if bps > current_bps {
-            can_go_up && bps as f64 <= estimate * UP_FACTOR
+            can_go_up && bps as f64 <= estimate * up_factor
         } else {
             bps as f64 <= estimate * SAME_OR_DOWN_FACTOR
         }
@@ -135,7 +154,8 @@ mod tests {
             levels,
             current,
             estimate_bps,
-            buffer_ahead_s: 20.0,
+            fast_estimate_bps: estimate_bps,
+            buffer_ahead_s: 10.0,
             segment_duration_s: 4.0,
             playing: true,
             since_last_switch_s: f64::INFINITY,
@@ -174,6 +194,44 @@ mod tests {
             ..input(&l, 2, 1_500_000.0)
         };
         assert_eq!(choose_level(&down), 1);
+    }
+
+    #[test]
+    fn a_rich_buffer_goes_up_on_the_fast_average() {
+        let l = levels();
+        let recovering = AbrInput {
+            fast_estimate_bps: 3_000_000.0,
+            buffer_ahead_s: 20.0,
+            ..input(&l, 0, 1_000_000.0)
+        };
+        // 2.5 Mbit/s needs 2.78 Mbit/s of fast average with a rich buffer.
+        assert_eq!(choose_level(&recovering), 2);
+        let thinner = AbrInput {
+            buffer_ahead_s: 10.0,
+            ..recovering
+        };
+        assert_eq!(choose_level(&thinner), 0);
+        // Once up there, the same average keeps it: no switching straight back.
+        let arrived = AbrInput {
+            since_last_switch_s: 0.0,
+            buffer_ahead_s: 20.0,
+            ..input(&l, 2, 1_000_000.0)
+        };
+        assert_eq!(
+            choose_level(&AbrInput {
+                fast_estimate_bps: 4_000_000.0,
+                ..arrived
+            }),
+            2
+        );
+        // And the fast average drops quickly when the bandwidth does.
+        assert_eq!(
+            choose_level(&AbrInput {
+                fast_estimate_bps: 500_000.0,
+                ..arrived
+            }),
+            0
+        );
     }
 
     #[test]

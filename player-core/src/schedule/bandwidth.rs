@@ -90,6 +90,11 @@ impl BandwidthEstimator {
         self.slow.sample(seconds, bits_per_second);
     }
 
+    /// The fast average alone, once anything was measured.
+    pub fn fast_estimate_bps(&self) -> Option<f64> {
+        (self.fast.total_weight() >= MIN_TOTAL_WEIGHT_S).then(|| self.fast.estimate())
+    }
+
     /// The estimate in bits per second, once anything was measured.
     pub fn estimate_bps(&self) -> Option<f64> {
         (self.fast.total_weight() >= MIN_TOTAL_WEIGHT_S)
@@ -189,7 +194,10 @@ mod tests {
         for (millis, want) in [8000, 4000, 1000].into_iter().zip(expected) {
             e.sample(Duration::from_millis(millis), 1_000_000);
             let got = e.estimate_bps().unwrap();
-            assert!((got - want).abs() < 1e-8, "after {millis} ms: {got} != {want}");
+            assert!(
+                (got - want).abs() < 1e-8,
+                "after {millis} ms: {got} != {want}"
+            );
         }
     }
 
@@ -200,12 +208,24 @@ mod tests {
 
     #[test]
     fn hls_js_vectors_slow_15_fast_4() {
-        hls_js_vector(15.0, 4.0, [1_000_000.0, 1_396_480.154_473_622_6, 2_056_826.948_982_794_8]);
+        hls_js_vector(
+            15.0,
+            4.0,
+            [
+                1_000_000.0,
+                1_396_480.154_473_622_6,
+                2_056_826.948_982_794_8,
+            ],
+        );
     }
 
     #[test]
     fn hls_js_vectors_slow_9_fast_5() {
-        hls_js_vector(9.0, 5.0, [1_000_000.0, 1_439_580.319_105_247, 2_208_342.324_322_311]);
+        hls_js_vector(
+            9.0,
+            5.0,
+            [1_000_000.0, 1_439_580.319_105_247, 2_208_342.324_322_311],
+        );
     }
 
     #[test]

@@ -36,6 +36,13 @@ pub fn overlaps(ranges: &[TimeRange], start_s: f64, end_s: f64) -> bool {
         .any(|r| r.start_s < end_s - EPSILON_S && start_s + EPSILON_S < r.end_s)
 }
 
+/// Whether one buffered range holds all of `[start_s, end_s)`, give or take the tolerance.
+pub fn covers(ranges: &[TimeRange], start_s: f64, end_s: f64) -> bool {
+    ranges
+        .iter()
+        .any(|r| r.start_s <= start_s + EPSILON_S && end_s - EPSILON_S <= r.end_s)
+}
+
 /// Where to jump when the playhead sits in a hole no wider than `max_gap_s`: the start of
 /// the next buffered range.
 pub fn gap_jump_target(ranges: &[TimeRange], position_s: f64, max_gap_s: f64) -> Option<f64> {

@@ -7,6 +7,8 @@ mod retry;
 mod slots;
 
 pub use bandwidth::{BandwidthEstimator, Ewma, PipeMeter};
-pub use buffer::{buffered_ahead_s, gap_jump_target, overlaps, range_containing, TimeRange};
+pub use buffer::{
+    buffered_ahead_s, covers, gap_jump_target, overlaps, range_containing, TimeRange,
+};
 pub use retry::{Failure, RetryPolicy};
 pub(crate) use slots::{Slot, SlotTable};

@@ -5,7 +5,7 @@ use crate::hls::MediaPlaylist;
 use crate::player::RequestId;
 use crate::time::Instant;
 
-use super::buffer::{overlaps, TimeRange};
+use super::buffer::{covers, overlaps, TimeRange};
 
 /// Where one segment or init segment stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,6 +117,22 @@ impl SlotTable {
             }
         }
         released
+    }
+
+    /// Marks the segments that end by `until_s` and whose time the media element already
+    /// holds (from another level) as appended, so a level switch does not fetch them again.
+    pub fn adopt_buffered(
+        &mut self,
+        playlist: &MediaPlaylist,
+        buffered: &[TimeRange],
+        until_s: f64,
+    ) {
+        for (slot, segment) in self.segments.iter_mut().zip(&playlist.segments) {
+            let end_s = segment.start_s + segment.duration_s;
+            if end_s <= until_s && covers(buffered, segment.start_s, end_s) {
+                *slot = Slot::Appended;
+            }
+        }
     }
 
     /// Finds the slot (segment or init) that `request` belongs to, in any state naming it.

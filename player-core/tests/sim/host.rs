@@ -329,6 +329,7 @@ impl Host {
                     sh.queue.push(done, SimEvent::SourceBuffer { viewer });
                 }
             }
+            Output::ChangeType { mime, .. } => self.log.change_types.push((now, mime)),
             Output::SeekMedia { position_s } => {
                 self.log.media_seeks.push((now, position_s));
                 self.media.seek(now, position_s);

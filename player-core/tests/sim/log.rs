@@ -53,6 +53,8 @@ pub struct Log {
     pub end_of_stream: Vec<Instant>,
     pub events: Vec<(Instant, Event)>,
     pub source_buffers: Vec<TrackSpec>,
+    /// `SourceBuffer.changeType` calls: when, and the new MIME type.
+    pub change_types: Vec<(Instant, String)>,
     pub max_concurrent_fetches: usize,
     /// Most segment requests open with peers at once, as seen on the wire.
     pub max_peer_downloads: usize,

@@ -6,7 +6,7 @@
 //! the SourceBuffer runs one operation at a time (like `updating` forces the JS shim to), and
 //! the quota is checked before an append instead of the browser evicting on its own first.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::VecDeque;
 
 use player_core::player::{MediaSnapshot, RequestId, TrackId};
 use player_core::schedule::TimeRange;
@@ -103,7 +103,8 @@ pub struct MediaElement {
     /// The playhead has moved at least once: waiting before that is startup, not a stall.
     pub started: bool,
     pub chunks: Vec<Chunk>,
-    inits: BTreeSet<usize>,
+    /// The level of the init segment appended last: MSE parses what follows with it.
+    last_init: Option<usize>,
     pub stalls: Vec<Stall>,
     queue: VecDeque<SourceBufferOp>,
     busy: Option<SourceBufferOp>,
@@ -124,7 +125,7 @@ impl MediaElement {
             end_of_stream: false,
             started: false,
             chunks: Vec::new(),
-            inits: BTreeSet::new(),
+            last_init: None,
             stalls: Vec::new(),
             queue: VecDeque::new(),
             busy: None,
@@ -173,8 +174,9 @@ impl MediaElement {
         })
     }
 
+    /// Whether the init segment in force (the one appended last) is this level's.
     pub fn holds_init(&self, level: usize) -> bool {
-        self.inits.contains(&level)
+        self.last_init == Some(level)
     }
 
     /// Whether an append of this piece is queued or running.
@@ -328,7 +330,7 @@ impl MediaElement {
     fn append(&mut self, request: RequestId, piece: Piece, bytes: u64) -> Input {
         match piece {
             Piece::Init { level } => {
-                self.inits.insert(level);
+                self.last_init = Some(level);
             }
             Piece::Segment {
                 level,
@@ -336,9 +338,11 @@ impl MediaElement {
                 start_s,
                 end_s,
             } => {
-                if !self.inits.contains(&level) {
+                if self.last_init != Some(level) {
                     self.violations.push(format!(
-                        "segment {index} of level {level} appended before its init segment"
+                        "segment {index} of level {level} appended after the init segment of \
+                         level {:?}",
+                        self.last_init
                     ));
                 }
                 if self.used_bytes().saturating_add(bytes) > self.config.quota_bytes {
