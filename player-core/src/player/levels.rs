@@ -308,10 +308,8 @@ impl Player {
             .chain(&mut stream.slots.inits)
         {
             match *slot {
-                Slot::Fetching { request, .. } => {
-                    if self.requests.remove(&request).is_some() {
-                        orders.push(Output::CancelFetch { request });
-                    }
+                Slot::Fetching { request, .. } if self.requests.remove(&request).is_some() => {
+                    orders.push(Output::CancelFetch { request });
                 }
                 Slot::Fetched { request } => {
                     self.body_bytes.remove(&request);
