@@ -57,7 +57,7 @@ export function startApi(media, options, setUp) {
     try {
       media.selectLevel(id);
     } catch (error) {
-      throw new ChannelError(media.canSelectLevel ? 'invalid_params' : 'not_supported', error.message);
+      throw new ChannelError('invalid_params', error.message);
     }
   });
   channel.bind('getPlaybackRates', () => options.playbackRates);

@@ -9,7 +9,6 @@ const SEEK_STEP_S = 5;
 const JUMP_STEP_S = 10;
 const VOLUME_STEP = 0.05;
 const IDLE_AFTER_MS = 3000;
-const QUALITY_UNAVAILABLE = 'quality selection is not available yet';
 
 /** `m:ss`, or `h:mm:ss` from an hour on. */
 export function formatTime(seconds) {
@@ -189,20 +188,14 @@ export class Controls {
   }
 
   /** A radio item of a menu; `onSelect` runs on click (Enter/Space on a button click too). */
-  menuItem(label, checked, onSelect, { disabledReason = null } = {}) {
+  menuItem(label, checked, onSelect) {
     const item = document.createElement('button');
     item.type = 'button';
     item.className = 'menu-item';
     item.setAttribute('role', 'menuitemradio');
     item.setAttribute('aria-checked', String(checked));
     item.textContent = label;
-    if (disabledReason) {
-      // aria-disabled, not disabled: it stays focusable, so keyboard users find the reason.
-      item.setAttribute('aria-disabled', 'true');
-      item.title = disabledReason;
-    }
     item.addEventListener('click', () => {
-      if (disabledReason) return;
       onSelect();
       this.closeMenu({ returnFocus: true });
     });
@@ -229,13 +222,12 @@ export class Controls {
     const group = $('quality-group');
     const focused = group.contains(document.activeElement) ? document.activeElement.dataset.level : null;
     group.querySelectorAll('.menu-item').forEach((item) => item.remove());
-    const disabledReason = this.media.canSelectLevel ? null : QUALITY_UNAVAILABLE;
     // Highest first, as viewers expect; "Auto" on top.
     const entries = this.media
       .resolutions()
       .sort((a, b) => (a.id === -1 ? -1 : b.id === -1 ? 1 : b.height - a.height));
     for (const entry of entries) {
-      const item = this.menuItem(entry.label, entry.active, () => this.selectLevel(entry.id), { disabledReason });
+      const item = this.menuItem(entry.label, entry.active, () => this.selectLevel(entry.id));
       item.dataset.level = String(entry.id);
       group.append(item);
     }

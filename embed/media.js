@@ -36,6 +36,7 @@ export class MediaController extends EventTarget {
     this.levels = [];
     this.currentLevel = null;
     this.requestedLevel = -1; // -1: the core picks (auto)
+    this.levelShown = false;
     this.captionList = []; // [{language, label, src}]
     this.captionLanguage = null; // the showing track's language, or null
     this.lastCaption = null;
@@ -45,11 +46,6 @@ export class MediaController extends EventTarget {
     video.loop = options.loop;
     this.setPlaybackRate(options.playbackRate);
     this.listen();
-  }
-
-  /** Whether the shim can switch levels on request (another part of the core is adding it). */
-  get canSelectLevel() {
-    return typeof (this.player ?? Player.prototype).setLevel === 'function';
   }
 
   get started() {
@@ -121,6 +117,8 @@ export class MediaController extends EventTarget {
     const { options } = this;
     const player = new Player(this.video, {
       startPositionS: this.pendingPosition,
+      // No level taller than the player is loaded automatically (the viewer may still pick one).
+      capLevelToPlayerSize: true,
       // P2P settings for the core; parts it does not know yet are ignored by it.
       p2p: { enabled: options.p2p, trackers: options.trackers, swarmId: options.swarmId },
       integrityUrl: options.integrity,
@@ -130,7 +128,15 @@ export class MediaController extends EventTarget {
       this.levels = levels;
       this.emit('resolutions');
     });
+    // The level shown is the one the picture plays; until a segment plays, the one loading.
     player.on('levelselected', ({ level }) => {
+      if (this.currentLevel !== null && this.levelShown) return;
+      this.currentLevel = level;
+      this.emit('resolutions');
+    });
+    player.on('levelswitched', ({ level }) => {
+      this.levelShown = true;
+      if (this.currentLevel === level) return;
       this.currentLevel = level;
       this.emit('resolutions');
     });
@@ -205,9 +211,8 @@ export class MediaController extends EventTarget {
     return list;
   }
 
-  /** Asks the core for level `id` (-1 = auto). Throws when the shim cannot do it yet. */
+  /** Asks the core for level `id` (-1 = auto). Throws for an unknown id or before loading. */
   selectLevel(id) {
-    if (!this.canSelectLevel) throw new Error('quality selection is not available yet');
     if (!this.player) throw new Error('the video has not started loading yet');
     if (id !== -1 && !(Number.isInteger(id) && id >= 0 && id < this.levels.length)) {
       throw new RangeError(`no resolution with id ${id}`);

@@ -21,7 +21,8 @@ const swarmId = params.get('swarmId') ?? undefined;
 
 const events = [];
 window.shoalEvents = events;
-// `?level=N` starts at that rendition (tests use it to meet viewers pinned to one level).
+// `?level=N` plays that rendition only, as if picked in the quality menu (tests use it to meet
+// viewers pinned to one level: there is one swarm per rendition).
 const startLevel = params.has('level') ? Number(params.get('level')) : undefined;
 const player = new Player(video, { startLevel, p2p: { enabled: p2pEnabled, trackers, swarmId } });
 window.shoalPlayer = player;
@@ -44,13 +45,24 @@ p2pToggle.addEventListener('change', () => {
   showP2pState(p2pToggle.checked);
 });
 
-for (const type of ['levels', 'levelselected', 'segmentloaded', 'stats', 'peerconnected', 'peerdropped', 'error', 'ended']) {
+const quality = document.getElementById('quality');
+quality.addEventListener('change', () => player.setLevel(Number(quality.value)));
+const levelName = (index) => {
+  const level = levels[index];
+  return level?.height ? `${level.height}p` : `#${index}`;
+};
+
+for (const type of ['levels', 'levelswitching', 'levelselected', 'levelswitched', 'segmentloaded', 'stats', 'peerconnected', 'peerdropped', 'error', 'ended']) {
   player.on(type, (detail) => {
     events.push({ type, detail });
-    if (type === 'levels') levels = detail.levels;
-    if (type === 'levelselected') {
-      const level = levels[detail.level];
-      document.getElementById('level').textContent = level?.height ? `${level.height}p` : `#${detail.level}`;
+    if (type === 'levels') {
+      levels = detail.levels;
+      quality.replaceChildren(new Option('Auto', '-1'), ...levels.map((_, i) => new Option(levelName(i), String(i))));
+      quality.value = String(startLevel ?? -1);
+    }
+    // What the picture shows; before the first segment plays, what is being loaded.
+    if (type === 'levelswitched' || (type === 'levelselected' && !events.some((e) => e.type === 'levelswitched'))) {
+      show('level', levelName(detail.level));
     }
     if (type === 'stats') {
       show('http-bytes', `${formatBytes(detail.httpBytes)} (${formatSpeed(detail.httpBps)})`);
@@ -77,7 +89,9 @@ setInterval(() => {
   document.getElementById('buffer').textContent = `${ahead.toFixed(1)} s`;
 }, 500);
 
-player.load(src);
+player.load(src).then(() => {
+  if (startLevel !== undefined) player.setLevel(startLevel);
+});
 
 // The embed: one list of attributes makes both the iframe on this page and the snippet shown,
 // so what visitors copy is exactly what runs here. The sandbox keeps what an embed needs:

@@ -81,7 +81,9 @@ class SourceBufferQueue {
 /**
  * A Shoal player bound to a `<video>` element.
  *
- * Events (listen with `player.on(type, fn)` or `addEventListener`): `levels`, `levelselected`,
+ * Events (listen with `player.on(type, fn)` or `addEventListener`): `levels`, `levelswitching`
+ * (`{level, auto}`: a switch starts), `levelselected` (`{level}`: segments now come from it),
+ * `levelswitched` (`{level}`: the picture now shows it),
  * `segmentloaded` (`{level, segment, bytes, source: 'http'|'peer'|'peer-then-http'}`),
  * `stats` (`{httpBytes, httpBps, p2pDownBytes, p2pDownBps, p2pUpBytes, p2pUpBps, peers}`, about
  * once a second), `peerconnected`, `peerdropped` (`{reason, peers}`), `error`
@@ -116,6 +118,8 @@ export class Player extends EventTarget {
     this.objectUrl = null;
     this.destroyed = false;
     this.mediaListeners = [];
+    this.manualLevel = null;
+    this.resizeObserver = null;
   }
 
   /** Version of the Rust core in use. */
@@ -146,12 +150,30 @@ export class Player extends EventTarget {
     }
     this.attachMedia();
     const absolute = new URL(url, document.baseURI).href;
+    this.manualLevel = null;
     this.input({ type: 'load', url: absolute });
+    this.reportPlayerSize();
   }
 
   /** Moves the playhead; the core sees the seek through the media element's state. */
   seek(seconds) {
     this.video.currentTime = seconds;
+  }
+
+  /**
+   * Picks a quality level (index into the `levels` event's list), or automatic choice with
+   * `-1` or `null`. A picked level replaces the buffered media after the current segment at
+   * once; with `{smooth: true}` what is buffered plays out first.
+   */
+  setLevel(level, { smooth = false } = {}) {
+    const auto = level === null || level === undefined || level < 0;
+    this.manualLevel = auto ? null : level;
+    this.input({ type: 'setLevel', level: auto ? null : level, smooth: Boolean(smooth) });
+  }
+
+  /** Whether the level is chosen automatically (no `setLevel` pick in force). */
+  get autoLevel() {
+    return this.manualLevel === null;
   }
 
   /** Turns sharing with peers on or off (the viewer's switch). */
@@ -170,6 +192,7 @@ export class Player extends EventTarget {
     this.leaveSwarmNow();
     this.destroyed = true;
     removeEventListener('pagehide', this.onPageHide);
+    this.resizeObserver?.disconnect();
     clearTimeout(this.timer);
     this.transport.destroy();
     this.teardownMedia();
@@ -195,6 +218,21 @@ export class Player extends EventTarget {
     const endedListener = () => this.emit('ended', {});
     this.video.addEventListener('ended', endedListener);
     this.mediaListeners.push(['ended', endedListener]);
+    if (typeof ResizeObserver === 'function' && !this.resizeObserver) {
+      this.resizeObserver = new ResizeObserver(() => this.reportPlayerSize());
+      this.resizeObserver.observe(this.video);
+    }
+  }
+
+  /** The element's size in device pixels, for the core's `capLevelToPlayerSize`. */
+  reportPlayerSize() {
+    const ratio = globalThis.devicePixelRatio || 1;
+    const widthPx = Math.round(this.video.clientWidth * ratio);
+    const heightPx = Math.round(this.video.clientHeight * ratio);
+    if (widthPx === this.reportedWidth && heightPx === this.reportedHeight) return;
+    this.reportedWidth = widthPx;
+    this.reportedHeight = heightPx;
+    this.input({ type: 'playerSize', widthPx, heightPx });
   }
 
   teardownMedia() {
@@ -312,6 +350,8 @@ export class Player extends EventTarget {
         );
       case 'stopUpload':
         return this.transport.stopUpload(order.connection);
+      case 'changeType':
+        return this.changeType(order.track, order.mime);
       case 'evict':
         return this.evict(order.track, order.startS, order.endS);
       case 'seekMedia':
@@ -334,6 +374,10 @@ export class Player extends EventTarget {
         return this.emit('levels', { levels: event.levels });
       case 'levelSelected':
         return this.emit('levelselected', { level: event.level });
+      case 'levelSwitching':
+        return this.emit('levelswitching', { level: event.level, auto: event.auto });
+      case 'levelSwitched':
+        return this.emit('levelswitched', { level: event.level });
       case 'segmentLoaded':
         return this.emit('segmentloaded', {
           level: event.level,
@@ -434,6 +478,18 @@ export class Player extends EventTarget {
         if (!quotaExceeded) this.bodies.delete(request);
         this.input({ type: 'appendFailed', request, quotaExceeded, message: String(error.message ?? error) });
       },
+    });
+  }
+
+  /** The next appends carry another codec (a level switch between codecs). */
+  changeType(track, mime) {
+    const queue = this.queues.get(track);
+    queue?.push({
+      start: () => {
+        if (typeof queue.sourceBuffer.changeType === 'function') queue.sourceBuffer.changeType(mime);
+        return false; // changeType() is synchronous: no updateend follows
+      },
+      settled: () => {},
     });
   }
 

@@ -115,6 +115,34 @@ test('a host page drives the embed through the real @peertube/embed-api', { time
     const lastUpdate = (await events(page, 'resolutionUpdate')).at(-1).params;
     assert.deepEqual(lastUpdate, resolutions, 'resolutionUpdate carries what getResolutions answers');
 
+    // setResolution: a level picks what the picture shows within a segment or two; -1 is Auto.
+    const badResolution = await call(page, 'setResolution', 9);
+    assert.ok('error' in badResolution, `setResolution(9) should be refused: ${show(badResolution)}`);
+    await value(page, 'setResolution', 0);
+    await until(frame, () => document.getElementById('video').videoHeight === 240, null, {
+      what: 'the 240p picture after setResolution(0)',
+    });
+    const picked = await value(page, 'getResolutions');
+    assert.deepEqual(
+      picked.filter((r) => r.active).map((r) => r.id),
+      [0],
+      `only the picked level is active: ${show(picked)}`,
+    );
+    await until(
+      page,
+      () => window.apiEvents.filter((e) => e.name === 'resolutionUpdate').at(-1).params.find((r) => r.id === 0).active,
+      null,
+      { what: 'a resolutionUpdate with 240p active' },
+    );
+    assert.equal((await videoState(frame)).paused, false, 'playback stopped at the switch');
+    await value(page, 'setResolution', -1);
+    const auto = await value(page, 'getResolutions');
+    assert.deepEqual(
+      auto.filter((r) => r.active).map((r) => r.id),
+      [-1],
+      show(auto),
+    );
+
     // playbackStatusUpdate every 500 ms while playing, with PeerTube's fields.
     await page.waitForTimeout(3200);
     const updates = (await events(page, 'playbackStatusUpdate')).slice(-6);

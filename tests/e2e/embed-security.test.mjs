@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { embedLoaded, openPage, show, startEmbedSuite, until } from './embed-helpers.mjs';
+import { countConnections } from './harness.mjs';
 
 const TIMEOUT_MS = 180_000;
 // What the policy must say (demo/src/server.rs EMBED_CSP holds the whole of it).
@@ -102,6 +103,31 @@ test('hostile parameters inject nothing and run nothing', { timeout: TIMEOUT_MS 
   } finally {
     await page.close();
   }
+});
+
+test('p2p=0 opens no WebSocket and no RTCPeerConnection; with P2P on the embed opens both', { timeout: TIMEOUT_MS }, async () => {
+  const tracker = suite.url('/tracker').replace(/^http/, 'ws');
+  const base = `/embed/?src=/media/vod/master.m3u8&autoplay=1&muted=1&trackers=${encodeURIComponent(tracker)}`;
+  const watch = async (query) => {
+    const page = await suite.browser.newPage();
+    await countConnections(page);
+    await page.goto(suite.url(`${base}&${query}`), { waitUntil: 'load' });
+    await embedLoaded(page);
+    await until(page, () => document.getElementById('video').currentTime >= 4, null, {
+      timeoutMs: 60_000,
+      what: `4 s of playback with ${query}`,
+    });
+    const counts = await page.evaluate(() => window.__connections);
+    await page.close();
+    return counts;
+  };
+  // The positive control: the same embed with P2P on announces to the tracker, whose client
+  // makes its offers (one RTCPeerConnection each) even before any peer answers.
+  const on = await watch('p2p=1&swarmId=embed-p2p-switch');
+  assert.ok(on.webSockets >= 1, `P2P on opened no tracker socket: ${show(on)}`);
+  assert.ok(on.peerConnections >= 1, `P2P on opened no peer connection: ${show(on)}`);
+  const off = await watch('p2p=0&swarmId=embed-p2p-switch');
+  assert.deepEqual(off, { webSockets: 0, peerConnections: 0 });
 });
 
 test('a bad or failing source ends on the readable error screen', { timeout: TIMEOUT_MS }, async () => {

@@ -421,6 +421,31 @@ export async function pageState(page) {
 }
 
 /** Saves a PNG of the page under tests/artifacts/; returns its path. Never throws. */
+/**
+ * Counts the WebSockets and RTCPeerConnections a page creates, from before its scripts run.
+ * Wraps the constructors and nothing else; applies to every frame of the page. Read the counts
+ * with `window.__connections` ({webSockets, peerConnections}) in the frame of interest.
+ */
+export async function countConnections(page) {
+  await page.addInitScript(() => {
+    window.__connections = { webSockets: 0, peerConnections: 0 };
+    const NativeWebSocket = window.WebSocket;
+    window.WebSocket = class extends NativeWebSocket {
+      constructor(...args) {
+        super(...args);
+        window.__connections.webSockets += 1;
+      }
+    };
+    const NativePeerConnection = window.RTCPeerConnection;
+    window.RTCPeerConnection = class extends NativePeerConnection {
+      constructor(...args) {
+        super(...args);
+        window.__connections.peerConnections += 1;
+      }
+    };
+  });
+}
+
 export async function saveScreenshot(page, name) {
   const file = path.join(ARTIFACTS_DIR, `${name}.png`);
   try {

@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
+  countConnections,
   describe as show,
   launchBrowser,
   openPlayerPage,
@@ -68,7 +69,8 @@ test('four viewers joining a few seconds apart share the video over WebRTC', { t
     const watches = [];
     for (let i = 0; i < VIEWERS; i++) {
       if (i > 0) await new Promise((resolve) => setTimeout(resolve, JOIN_INTERVAL_MS));
-      const session = await openPlayerPage(browser, new URL('/', server.url).href);
+      // One rendition for all (?level=1 picks 480p): there is one swarm per rendition.
+      const session = await openPlayerPage(browser, new URL('/?level=1', server.url).href);
       sessions.push(session);
       const duration = renditions[0].playlist.segments.reduce((sum, s) => sum + s.duration, 0);
       watches.push(
@@ -94,8 +96,7 @@ test('four viewers joining a few seconds apart share the video over WebRTC', { t
     }
     t.diagnostic(`per viewer: ${JSON.stringify(shares)}`);
 
-    // The demo page starts at the level the initial bandwidth estimate picks; every viewer
-    // picks the same one, so "the video" is that rendition's file.
+    // Every viewer plays level 1, so "the video" is that rendition's file.
     const log = await server.control.requests();
     const origin = originMediaBytes(log);
     const played = new Set(
@@ -118,30 +119,6 @@ test('four viewers joining a few seconds apart share the video over WebRTC', { t
     await browser.close();
   }
 });
-
-/**
- * Counts the WebSockets and RTCPeerConnections a page creates, from before its scripts run.
- * Wraps the constructors and nothing else.
- */
-async function countConnections(page) {
-  await page.addInitScript(() => {
-    window.__connections = { webSockets: 0, peerConnections: 0 };
-    const NativeWebSocket = window.WebSocket;
-    window.WebSocket = class extends NativeWebSocket {
-      constructor(...args) {
-        super(...args);
-        window.__connections.webSockets += 1;
-      }
-    };
-    const NativePeerConnection = window.RTCPeerConnection;
-    window.RTCPeerConnection = class extends NativePeerConnection {
-      constructor(...args) {
-        super(...args);
-        window.__connections.peerConnections += 1;
-      }
-    };
-  });
-}
 
 test('with p2p=0 no WebSocket and no RTCPeerConnection is opened; with P2P on both are', { timeout: 240_000 }, async () => {
   const browser = await launchBrowser({ extraArgs: MULTI_PAGE_ARGS });
