@@ -79,6 +79,22 @@ struct Stream {
     mime: String,
 }
 
+impl Stream {
+    /// A segment's id on the peer wire and in the store: its media sequence number, as
+    /// p2p-media-loader uses (hls.js's `sn`), so that live segments keep their id as the
+    /// window slides.
+    fn segment_id(&self, index: usize) -> crate::p2p::wire::SegmentId {
+        self.playlist.segments[index].sequence
+    }
+
+    /// The index of the segment with this id, if the playlist holds it.
+    fn index_of(&self, id: crate::p2p::wire::SegmentId) -> Option<usize> {
+        let first = self.playlist.segments.first()?.sequence;
+        let index = usize::try_from(id.checked_sub(first)?).ok()?;
+        (index < self.playlist.segments.len()).then_some(index)
+    }
+}
+
 #[derive(Debug)]
 pub struct Player {
     config: Config,

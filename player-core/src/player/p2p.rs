@@ -593,7 +593,7 @@ impl Player {
     /// The playlist's length of a segment when it is a byte range (a peer must agree).
     fn segment_length(&self, segment: SegmentId) -> Option<u64> {
         let stream = self.stream.as_ref()?;
-        let index = usize::try_from(segment).ok()?;
+        let index = stream.index_of(segment)?;
         stream
             .playlist
             .segments
@@ -654,7 +654,7 @@ impl Player {
             return;
         };
         let index = download.segment;
-        if usize::try_from(segment).ok() != Some(index) {
+        if stream.segment_id(index) != segment {
             return;
         }
         stream.slots.segments[index] = Slot::Fetched { request };
@@ -853,7 +853,7 @@ impl Player {
         let urgent_s = stall_s + 2.0 * http_time_s + DEADLINE_MARGIN_S;
         let urgent = until_needed_s < urgent_s;
 
-        let id = index as SegmentId;
+        let id = stream.segment_id(index);
         let p2p_slots_free = swarm.downloads.len() < self.config.p2p.max_concurrent_p2p;
         let mut best: Option<(f64, ConnectionId)> = None;
         for (&connection, peer) in &swarm.peers {
@@ -947,7 +947,10 @@ impl Player {
             let Some(peer) = swarm.peers.get_mut(&connection) else {
                 return;
             };
-            let messages = peer.session.request(index as SegmentId, wire_request, None);
+            let Some(id) = player.stream.as_ref().map(|s| s.segment_id(index)) else {
+                return;
+            };
+            let messages = peer.session.request(id, wire_request, None);
             swarm.downloads.insert(
                 request,
                 PeerDownload {
@@ -977,18 +980,21 @@ impl Player {
 
     /// A segment's append finished: record its body in the store when it was kept.
     pub(super) fn store_appended(&mut self, index: usize, body: RequestId, bytes: u64) {
-        let playhead = self
-            .stream
-            .as_ref()
-            .and_then(|s| s.playlist.segment_index_at(self.snapshot.position_s))
-            .unwrap_or(0) as SegmentId;
+        let Some(stream) = self.stream.as_ref() else {
+            return;
+        };
+        let id = stream.segment_id(index);
+        let playhead = stream
+            .playlist
+            .segment_index_at(self.snapshot.position_s)
+            .map_or(id, |i| stream.segment_id(i));
         let Some(swarm) = self.swarm.as_mut() else {
             self.outputs
                 .push_back(Output::ReleaseBody { request: body });
             return;
         };
         let stored = StoredSegment { body, bytes };
-        for released in swarm.store.insert(index as SegmentId, stored, playhead) {
+        for released in swarm.store.insert(id, stored, playhead) {
             self.outputs
                 .push_back(Output::ReleaseBody { request: released });
         }
@@ -1024,11 +1030,14 @@ impl Player {
         if !self.upload_allowed() {
             return (Vec::new(), Vec::new());
         }
+        let Some(stream) = self.stream.as_ref() else {
+            return (Vec::new(), Vec::new());
+        };
         let loading = self
             .requests
             .values()
             .filter_map(|r| match r.kind {
-                RequestKind::Segment(index) => Some(index as SegmentId),
+                RequestKind::Segment(index) => Some(stream.segment_id(index)),
                 _ => None,
             })
             .collect();
