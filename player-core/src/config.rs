@@ -26,6 +26,11 @@ pub struct Config {
     pub cap_level_to_player_size: bool,
     /// Where playback starts, in seconds.
     pub start_position_s: f64,
+    /// Live streams: seconds behind the live edge to play at. `None`: 3 target durations.
+    pub live_latency_target_s: Option<f64>,
+    /// Live streams: once further behind the edge than this, playback jumps back to the
+    /// target latency. `None`: the target latency plus 3 target durations.
+    pub live_max_latency_s: Option<f64>,
     /// How long to wait for response headers before giving up on an HTTP request.
     pub first_byte_timeout_ms: u64,
     /// How long a response may go without new bytes before it counts as timed out.
@@ -96,6 +101,8 @@ impl Default for Config {
             start_level: None,
             cap_level_to_player_size: false,
             start_position_s: 0.0,
+            live_latency_target_s: None,
+            live_max_latency_s: None,
             first_byte_timeout_ms: 10_000,
             stall_timeout_ms: 10_000,
             retry: RetryPolicy::default(),

@@ -21,10 +21,16 @@ pub struct LiveMerge {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LiveMergeError {
     /// The media sequence went backwards: the stream restarted.
-    SequenceWentBack { known_first: u64, reloaded_first: u64 },
+    SequenceWentBack {
+        known_first: u64,
+        reloaded_first: u64,
+    },
     /// Segments were missed between the last known one and the reload's first (the reload
     /// came too late).
-    Gap { next_known: u64, reloaded_first: u64 },
+    Gap {
+        next_known: u64,
+        reloaded_first: u64,
+    },
 }
 
 impl std::fmt::Display for LiveMergeError {
@@ -54,7 +60,10 @@ impl MediaPlaylist {
     /// last known one (their start times continue the timeline), and `ended`, the target
     /// duration and the init segments follow the reload.
     pub fn merge_reload(&mut self, reload: MediaPlaylist) -> Result<LiveMerge, LiveMergeError> {
-        let known_first = self.segments.first().map_or(reload.media_sequence, |s| s.sequence);
+        let known_first = self
+            .segments
+            .first()
+            .map_or(reload.media_sequence, |s| s.sequence);
         let next_known = known_first + self.segments.len() as u64;
         let reloaded_first = reload
             .segments

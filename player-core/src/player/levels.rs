@@ -181,7 +181,13 @@ impl Player {
             self.levels.pending = None;
             return;
         }
-        let playlist = self.levels.playlists.get(&level).cloned();
+        // A live level's playlist goes stale at once: it is loaded afresh for every switch.
+        let playlist = self
+            .levels
+            .playlists
+            .get(&level)
+            .filter(|_| self.live.is_none())
+            .cloned();
         if playlist.is_none() {
             self.playlist_load = Some(PlaylistLoad {
                 url: self.variants[level].uri.clone(),
@@ -197,14 +203,30 @@ impl Player {
     }
 
     /// A level's media playlist arrived while another level plays.
-    pub(super) fn on_switch_playlist(&mut self, level: usize, playlist: MediaPlaylist) {
+    pub(super) fn on_switch_playlist(&mut self, level: usize, mut playlist: MediaPlaylist) {
         if let Err(message) = media::check_playable(&playlist) {
             return self.fail(super::ErrorKind::Unsupported, message);
         }
-        self.levels.playlists.insert(level, playlist.clone());
+        if let (Some(stream), Some(live)) = (self.stream.as_ref(), self.live.as_mut()) {
+            playlist.align_to(&stream.playlist);
+            // The fresh playlist is exactly the server's window.
+            live.window_start = 0;
+        } else {
+            self.levels.playlists.insert(level, playlist.clone());
+        }
         if let Some(pending) = self.levels.pending.as_mut().filter(|p| p.level == level) {
             pending.playlist = Some(playlist);
         }
+    }
+
+    /// Continues the stream with another playlist of the same level (a live reload that
+    /// could not be folded in), through the switch machinery.
+    pub(super) fn replace_playlist(&mut self, level: usize, playlist: MediaPlaylist) {
+        self.levels.pending = Some(PendingSwitch {
+            level,
+            immediate: false,
+            playlist: Some(playlist),
+        });
     }
 
     /// Remembers a level's playlist for switching back later.
@@ -270,10 +292,14 @@ impl Player {
         let buffered_end_s = self.snapshot.buffered.last().map_or(0.0, |r| r.end_s);
         if self.source_buffers_created && buffered_end_s > keep_until_s {
             self.evicting = true;
+            let (start_s, end_s) = (
+                self.media_time(keep_until_s),
+                self.media_time(buffered_end_s.max(playlist.duration_s())),
+            );
             self.outputs.push_back(Output::Evict {
                 track: MAIN_TRACK,
-                start_s: keep_until_s,
-                end_s: buffered_end_s.max(playlist.duration_s()),
+                start_s,
+                end_s,
             });
         }
         let old_mime = self.stream.as_ref().map(|s| s.mime.clone());

@@ -6,6 +6,7 @@
 
 mod io;
 mod levels;
+mod live;
 mod media;
 mod p2p;
 
@@ -39,8 +40,17 @@ const MAIN_TRACK: TrackId = TrackId(0);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum RequestKind {
     Playlist,
+    /// A reload of the live media playlist being played.
+    LiveReload,
     Init(usize),
     Segment(usize),
+}
+
+impl RequestKind {
+    /// Media bytes (init segments and segments), as opposed to playlists.
+    fn is_media(self) -> bool {
+        matches!(self, RequestKind::Init(_) | RequestKind::Segment(_))
+    }
 }
 
 /// A request under way and when it counts as timed out.
@@ -141,6 +151,8 @@ pub struct Player {
     http_pipe: PipeMeter,
     /// Level choice and switching.
     levels: levels::Levels,
+    /// Reloads, latency and timestamps of a live stream.
+    live: Option<live::Live>,
     /// The video element's height in device pixels, when the host reported it.
     player_height_px: Option<u64>,
     /// Sizes of media bodies in the host's store, by request.
@@ -184,6 +196,7 @@ impl Player {
             http_bandwidth: BandwidthEstimator::new(),
             http_pipe: PipeMeter::default(),
             levels: levels::Levels::default(),
+            live: None,
             player_height_px: None,
             body_bytes: BTreeMap::new(),
             kept_appends: BTreeSet::new(),
@@ -215,7 +228,7 @@ impl Player {
             Input::Load { url } => self.load(url),
             Input::MediaSourceOpen => self.media_source_open = true,
             Input::Media(snapshot) => {
-                self.snapshot = snapshot;
+                self.snapshot = self.on_media_snapshot(snapshot);
                 self.snapshot_is_fresh = true;
             }
             Input::HttpResponse { request, status } => self.on_response(request, status),
@@ -228,7 +241,7 @@ impl Player {
                     in_flight.deadline = deadline;
                     let new_bytes = loaded_bytes.saturating_sub(in_flight.loaded_bytes);
                     in_flight.loaded_bytes = in_flight.loaded_bytes.max(loaded_bytes);
-                    if in_flight.kind != RequestKind::Playlist {
+                    if in_flight.kind.is_media() {
                         self.http_pipe.bytes_arrived(new_bytes);
                     }
                     self.count_http_bytes(new_bytes);
@@ -289,6 +302,7 @@ impl Player {
         self.appends_one_at_a_time = false;
         if let Some(index) = segment {
             self.record_appended_level(index);
+            self.note_live_append(index);
         }
         let bytes = self.body_bytes.remove(&request);
         // What the append order said decides, not whether P2P is on now: the swarm may have
@@ -347,7 +361,7 @@ impl Player {
     fn new_request(&mut self, kind: RequestKind, ranged: bool) -> RequestId {
         let request = self.allocate_request_id();
         let deadline = self.now + self.config.first_byte_timeout();
-        if kind != RequestKind::Playlist {
+        if kind.is_media() {
             self.http_pipe.transfer_started(self.now);
         }
         self.requests.insert(
@@ -365,10 +379,7 @@ impl Player {
 
     /// HTTP requests for media (segments and init segments) under way.
     fn http_media_in_flight(&self) -> usize {
-        self.requests
-            .values()
-            .filter(|r| r.kind != RequestKind::Playlist)
-            .count()
+        self.requests.values().filter(|r| r.kind.is_media()).count()
     }
 
     /// HTTP requests for media segments under way.
@@ -407,11 +418,12 @@ impl Player {
         };
         let new_bytes = loaded_bytes.saturating_sub(in_flight.loaded_bytes);
         self.count_http_bytes(new_bytes);
-        if in_flight.kind != RequestKind::Playlist {
+        if in_flight.kind.is_media() {
             self.http_pipe.bytes_arrived(new_bytes);
         }
         match in_flight.kind {
             RequestKind::Playlist => self.on_playlist(text.unwrap_or_default()),
+            RequestKind::LiveReload => self.on_live_reload(text.unwrap_or_default()),
             RequestKind::Init(_) | RequestKind::Segment(_) => {
                 let Some(stream) = self.stream.as_mut() else {
                     return;
@@ -475,7 +487,9 @@ impl Player {
                 if self.stream.is_some() {
                     return self.on_switch_playlist(level, playlist);
                 }
-                self.keep_playlist(level, &playlist);
+                if playlist.ended {
+                    self.keep_playlist(level, &playlist);
+                }
                 self.start_stream(level, playlist);
             }
             (Playlist::Multivariant(_), PlaylistRole::Level(_)) => {
@@ -498,6 +512,9 @@ impl Player {
             Err(message) => return self.fail(ErrorKind::Unsupported, message),
         };
         self.event(Event::LevelSelected { level });
+        if !playlist.ended {
+            self.start_live(&playlist);
+        }
         let slots = SlotTable::new(&playlist);
         self.stream = Some(Stream {
             level,
@@ -508,6 +525,9 @@ impl Player {
     }
 
     fn on_failure(&mut self, kind: RequestKind, failure: Failure, message: &str) {
+        if kind == RequestKind::LiveReload {
+            return self.on_live_reload_failure(failure, message);
+        }
         let now = self.now;
         let retry = self.config.retry.clone();
         let (slot, what) = match (kind, self.stream.as_mut(), self.playlist_load.as_mut()) {
@@ -618,10 +638,11 @@ impl Player {
             }
         }
         self.evicting = true;
+        let end_s = self.media_time(evict_end);
         self.outputs.push_back(Output::Evict {
             track: MAIN_TRACK,
             start_s: 0.0,
-            end_s: evict_end,
+            end_s,
         });
     }
 
@@ -661,8 +682,10 @@ impl Player {
             return;
         }
         self.expire_deadlines();
+        self.reload_live_playlist_if_due();
         if self.stream.is_some() {
             let position_s = self.position_s();
+            self.catch_up_live(position_s);
             self.choose_level(position_s);
             self.complete_switch_if_ready(position_s);
         }
@@ -753,6 +776,14 @@ impl Player {
         let duration_s = stream.playlist.duration_s();
         self.outputs
             .push_back(Output::CreateSourceBuffers { tracks });
+        if self.live.is_some() {
+            // A live stream's duration is open (so that seeking ahead of what is buffered
+            // works), and its start position is sought once the first append tells where its
+            // media times lie (live.rs).
+            let duration_s = f64::INFINITY;
+            self.outputs.push_back(Output::SetDuration { duration_s });
+            return;
+        }
         self.outputs.push_back(Output::SetDuration { duration_s });
         if let Some(position_s) = self.pending_start_s {
             self.outputs.push_back(Output::SeekMedia { position_s });
@@ -769,16 +800,20 @@ impl Player {
             // to fetch is clear once the eviction is done.
             return;
         }
+        let timeline_known = self.timeline_known();
+        let first_fetchable = self.first_fetchable();
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        if self.source_buffers_created && self.snapshot_is_fresh {
+        if self.source_buffers_created && self.snapshot_is_fresh && timeline_known {
             stream
                 .slots
                 .release_evicted(&stream.playlist, &self.snapshot.buffered);
         }
         self.snapshot_is_fresh = false;
         let window = SlotTable::window(&stream.playlist, position_s, target_s);
+        // Live segments that left the server's window cannot be fetched any more.
+        let window = window.start.max(first_fetchable)..window.end;
 
         let mut orders = Vec::new();
         let mut unneeded_peer_downloads = Vec::new();
@@ -863,7 +898,9 @@ impl Player {
                     FetchPurpose::MediaSegment,
                 )
             }
-            RequestKind::Playlist => unreachable!("playlists are loaded by load_playlist_if_due"),
+            RequestKind::Playlist | RequestKind::LiveReload => {
+                unreachable!("playlists are loaded by load_playlist_if_due and live.rs")
+            }
         };
         let request = self.new_request(kind, range.is_some());
         let stream = self.stream.as_mut().expect("only called with a stream");
@@ -960,8 +997,8 @@ impl Player {
         if let Some(target) = gap_jump_target(buffered, position_s, self.config.max_gap_jump_s) {
             if self.last_gap_jump_s != Some(target) {
                 self.last_gap_jump_s = Some(target);
-                self.outputs
-                    .push_back(Output::SeekMedia { position_s: target });
+                let position_s = self.media_time(target);
+                self.outputs.push_back(Output::SeekMedia { position_s });
             }
         }
     }
@@ -1008,6 +1045,7 @@ impl Player {
             .chain(self.appends_blocked_until)
             .chain(tick)
             .chain(self.tracker_timeout())
+            .chain(self.live_timeout())
             .chain(self.next_stats_at())
             .min()
     }
@@ -1018,7 +1056,9 @@ fn media_slot(slots: &mut SlotTable, kind: RequestKind) -> &mut Slot {
     match kind {
         RequestKind::Init(index) => &mut slots.inits[index],
         RequestKind::Segment(index) => &mut slots.segments[index],
-        RequestKind::Playlist => unreachable!("playlists have no media slot"),
+        RequestKind::Playlist | RequestKind::LiveReload => {
+            unreachable!("playlists have no media slot")
+        }
     }
 }
 

@@ -892,6 +892,9 @@ impl Player {
             return Source::Wait;
         }
         let spread_s = HTTP_SPREAD_TARGET_DURATIONS * stream.playlist.target_duration_s;
+        let spread_s = self
+            .live_spread_cap_s()
+            .map_or(spread_s, |cap| spread_s.min(cap));
         let head_start_s = spread_fraction(swarm.spread_seed, index) * spread_s;
         if until_needed_s < urgent_s + head_start_s {
             Source::Http

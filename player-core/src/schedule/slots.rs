@@ -65,6 +65,14 @@ impl SlotTable {
         }
     }
 
+    /// Adds idle slots for segments and init segments appended to the playlist (a live
+    /// reload).
+    pub fn grow_to(&mut self, playlist: &MediaPlaylist) {
+        self.segments.resize(playlist.segments.len(), Slot::NEW);
+        self.evictions.resize(playlist.segments.len(), 0);
+        self.inits.resize(playlist.init_segments.len(), Slot::NEW);
+    }
+
     /// Seconds of media loaded (fetched, appending or appended) contiguously from segment
     /// `first` on, counted from `position_s`.
     pub fn loaded_ahead_s(&self, playlist: &MediaPlaylist, position_s: f64, first: usize) -> f64 {

@@ -279,6 +279,11 @@ impl MediaElement {
 
     pub fn set_end_of_stream(&mut self, now: Instant) {
         self.end_of_stream = true;
+        // endOfStream() sets the duration to the end of the buffered media (MSE's duration
+        // change with the highest end time).
+        if let Some(end_s) = self.chunks.iter().map(|c| c.end_s).max_by(f64::total_cmp) {
+            self.duration_s = Some(end_s);
+        }
         self.settle(now);
     }
 
@@ -363,6 +368,11 @@ impl MediaElement {
                 });
                 // appendBuffer() on an ended MediaSource reopens it.
                 self.end_of_stream = false;
+                // Media past the duration (or with none set, as for live) extends it, as
+                // MSE's coded frame processing does.
+                if self.duration_s.is_none_or(|d| end_s > d) {
+                    self.duration_s = Some(end_s);
+                }
             }
             Piece::Garbage => {
                 self.violations.push(format!(

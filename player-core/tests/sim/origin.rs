@@ -77,12 +77,16 @@ pub enum Resource {
     NotFound,
 }
 
-/// A VOD as the origin serves it.
+/// A VOD, or a live stream, as the origin serves it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Content {
     pub multivariant_url: String,
     pub levels: Vec<Level>,
     pub duration_s: f64,
+    /// A live stream listing this many segments: segment `i` is published once the clock
+    /// passes its end time (the encoder started at time 0), and media playlists list the last
+    /// `window` published ones, with `#EXT-X-ENDLIST` once all are.
+    pub live_window: Option<usize>,
 }
 
 impl Content {
@@ -128,6 +132,27 @@ impl Content {
             multivariant_url: format!("{BASE_URL}master.m3u8"),
             levels,
             duration_s,
+            live_window: None,
+        }
+    }
+
+    /// A live stream of `duration_s` seconds (see [`Content::live_window`]).
+    pub fn live(duration_s: f64, bitrates_bps: &[u64], window: usize) -> Content {
+        Content {
+            live_window: Some(window),
+            ..Content::vod(duration_s, bitrates_bps)
+        }
+    }
+
+    /// Segments of a level published by `now_s` (all of a VOD).
+    pub fn published(&self, level: usize, now_s: f64) -> usize {
+        let segments = &self.levels[level].segments;
+        match self.live_window {
+            None => segments.len(),
+            Some(_) => segments
+                .iter()
+                .take_while(|s| s.end_s() <= now_s + 1e-9)
+                .count(),
         }
     }
 
@@ -147,21 +172,35 @@ impl Content {
     /// PeerTube's layout: `#EXT-X-MAP` with BYTERANGE, then `#EXTINF` + `#EXT-X-BYTERANGE`
     /// + the file name for every segment. Segment `i`'s byte range is on line `9 + 3 * i`.
     pub fn media_playlist_text(&self, level: usize) -> String {
+        self.media_playlist_text_at(level, f64::INFINITY)
+    }
+
+    /// The media playlist as served at `now_s`: a live stream lists its window then.
+    pub fn media_playlist_text_at(&self, level: usize, now_s: f64) -> String {
         let info = &self.levels[level];
         let file = format!("demo-level{level}-fragmented.mp4");
+        let published = self.published(level, now_s);
+        let first = self.live_window.map_or(0, |w| published.saturating_sub(w));
+        let playlist_type = if self.live_window.is_some() {
+            ""
+        } else {
+            "#EXT-X-PLAYLIST-TYPE:VOD\n"
+        };
         let mut text = format!(
-            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:0\n\
-             #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:{first}\n\
+             {playlist_type}#EXT-X-INDEPENDENT-SEGMENTS\n\
              #EXT-X-MAP:URI=\"{file}\",BYTERANGE=\"{}@{}\"\n",
             info.init.length, info.init.offset
         );
-        for segment in &info.segments {
+        for segment in &info.segments[first..published] {
             text.push_str(&format!(
                 "#EXTINF:{:.6},\n#EXT-X-BYTERANGE:{}@{}\n{file}\n",
                 segment.duration_s, segment.range.length, segment.range.offset
             ));
         }
-        text.push_str("#EXT-X-ENDLIST\n");
+        if published == info.segments.len() {
+            text.push_str("#EXT-X-ENDLIST\n");
+        }
         text
     }
 
@@ -349,8 +388,14 @@ impl Origin {
         order: &FetchOrder,
         queue: &mut EventQueue<SimEvent>,
     ) {
-        let fault = self.take_fault(&order.url, order.range);
+        let mut fault = self.take_fault(&order.url, order.range);
         let resource = self.content.resolve(&order.url, order.range);
+        if let Resource::Segment { level, index } = resource {
+            if index >= self.content.published(level, super::clock::secs(now)) {
+                // Not encoded yet: a live origin has no such segment.
+                fault = Some(Fault::Status(404));
+            }
+        }
         let mut transfer = Transfer {
             status: 200,
             total: 0,
@@ -378,9 +423,9 @@ impl Origin {
                     self.text_overrides.get(&order.url).cloned().unwrap_or_else(
                         || match resource {
                             Resource::Multivariant => self.content.multivariant_text(),
-                            Resource::MediaPlaylist { level } => {
-                                self.content.media_playlist_text(level)
-                            }
+                            Resource::MediaPlaylist { level } => self
+                                .content
+                                .media_playlist_text_at(level, super::clock::secs(now)),
                             _ => unreachable!("matched above"),
                         },
                     );
