@@ -149,7 +149,8 @@ OPTIONS:
     --pkg-dir DIR        Built wasm package served at /pkg/ (default <root>/player-wasm/pkg)
     --embed-dir DIR      Embed player page served at /embed/ (default <root>/embed)
     --mount /prefix=DIR  Also serve DIR under /prefix (repeatable; relative DIR is from <root>)
-    --test-control       Enable /__control/ routes (fault injection, request log) for tests
+    --test-control       Enable /__control/ routes (fault injection, throttling, request log)
+                         for tests
     --no-generate        Do not check or generate the sample media at start
     --no-tracker         Do not run the WebTorrent tracker at /tracker
     --tracker-interval-s SECONDS
@@ -168,7 +169,12 @@ ROUTES:
                          (plus integrity= when /media/ID/segments-sha256.json exists)
     /__control/faults    POST {\"path\",\"range_start\"?,\"status\",\"count\"?}  (--test-control)
     /__control/requests  GET: JSON log of requests served                (--test-control)
-    /__control/reset     POST: clear faults and the request log          (--test-control)
+    /__control/throttle  POST {\"bytes_per_second\":N|null,\"path_prefix\"?}  (--test-control):
+                         send every file response whose path starts with path_prefix
+                         (default /media/) at most N bytes/s, each response on its own
+                         (a per-response rate), responses already streaming included;
+                         null removes it. GET: the current setting
+    /__control/reset     POST: clear faults, the throttle and the request log (--test-control)
     /tracker             WebTorrent WebSocket tracker, ws://HOST:PORT/tracker (unless --no-tracker)
 
 On start (unless --no-generate) the sample media is generated with ffmpeg into
