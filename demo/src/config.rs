@@ -163,7 +163,9 @@ OPTIONS:
 ROUTES:
     /                    <root>/demo/static/ (index.html), also every unmatched path
     /pkg/                --pkg-dir
-    /media/              --media-dir; sample VOD at /media/vod/master.m3u8
+    /media/              --media-dir; sample VOD at /media/vod/master.m3u8, the same with
+                         audio and video split (an #EXT-X-MEDIA audio group) at
+                         /media/vod-split/master.m3u8
     /embed/              --embed-dir: the iframe player (?src=PLAYLIST&...; embed/README.md)
     /videos/embed/ID     PeerTube-style embed URL: redirects to /embed/?src=/media/ID/master.m3u8
                          (plus integrity= when /media/ID/segments-sha256.json exists)
@@ -178,7 +180,7 @@ ROUTES:
     /tracker             WebTorrent WebSocket tracker, ws://HOST:PORT/tracker (unless --no-tracker)
 
 On start (unless --no-generate) the sample media is generated with ffmpeg into
-<media-dir>/vod/ if missing or outdated; later starts reuse it.
+<media-dir>/vod/ and <media-dir>/vod-split/ if missing or outdated; later starts reuse it.
 The first line on stdout is `Shoal demo running at http://HOST:PORT/`; with the tracker on,
 the second is `Shoal tracker at ws://HOST:PORT/tracker`.
 ";
