@@ -149,7 +149,8 @@ OPTIONS:
     --pkg-dir DIR        Built wasm package served at /pkg/ (default <root>/player-wasm/pkg)
     --embed-dir DIR      Embed player page served at /embed/ (default <root>/embed)
     --mount /prefix=DIR  Also serve DIR under /prefix (repeatable; relative DIR is from <root>)
-    --test-control       Enable /__control/ routes (fault injection, request log) for tests
+    --test-control       Enable /__control/ routes (fault injection, throttling, request log)
+                         for tests
     --no-generate        Do not check or generate the sample media at start
     --no-tracker         Do not run the WebTorrent tracker at /tracker
     --tracker-interval-s SECONDS
@@ -162,17 +163,24 @@ OPTIONS:
 ROUTES:
     /                    <root>/demo/static/ (index.html), also every unmatched path
     /pkg/                --pkg-dir
-    /media/              --media-dir; sample VOD at /media/vod/master.m3u8
+    /media/              --media-dir; sample VOD at /media/vod/master.m3u8, the same with
+                         audio and video split (an #EXT-X-MEDIA audio group) at
+                         /media/vod-split/master.m3u8
     /embed/              --embed-dir: the iframe player (?src=PLAYLIST&...; embed/README.md)
     /videos/embed/ID     PeerTube-style embed URL: redirects to /embed/?src=/media/ID/master.m3u8
                          (plus integrity= when /media/ID/segments-sha256.json exists)
     /__control/faults    POST {\"path\",\"range_start\"?,\"status\",\"count\"?}  (--test-control)
     /__control/requests  GET: JSON log of requests served                (--test-control)
-    /__control/reset     POST: clear faults and the request log          (--test-control)
+    /__control/throttle  POST {\"bytes_per_second\":N|null,\"path_prefix\"?}  (--test-control):
+                         send every file response whose path starts with path_prefix
+                         (default /media/) at most N bytes/s, each response on its own
+                         (a per-response rate), responses already streaming included;
+                         null removes it. GET: the current setting
+    /__control/reset     POST: clear faults, the throttle and the request log (--test-control)
     /tracker             WebTorrent WebSocket tracker, ws://HOST:PORT/tracker (unless --no-tracker)
 
 On start (unless --no-generate) the sample media is generated with ffmpeg into
-<media-dir>/vod/ if missing or outdated; later starts reuse it.
+<media-dir>/vod/ and <media-dir>/vod-split/ if missing or outdated; later starts reuse it.
 The first line on stdout is `Shoal demo running at http://HOST:PORT/`; with the tracker on,
 the second is `Shoal tracker at ws://HOST:PORT/tracker`.
 ";

@@ -1,19 +1,21 @@
-//! Test-control mode: fault injection and the request log behind `/__control/*`.
+//! Test-control mode: fault injection, throttling and the request log behind `/__control/*`.
 //!
-//! Browser tests need a real origin that misbehaves on cue ("answers 500 for one segment twice")
-//! and a record of what the player actually fetched. Both live in [`ControlState`], shared by
-//! the `/__control` handlers and the [`observe`] middleware that wraps every file route.
+//! Browser tests need a real origin that misbehaves on cue ("answers 500 for one segment twice",
+//! "delivers media at 100 KB/s") and a record of what the player actually fetched. All of it
+//! lives in [`ControlState`], shared by the `/__control` handlers and the [`observe`] middleware
+//! that wraps every file route.
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body, BodyDataStream, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
 /// The log keeps at most this many entries (oldest dropped) so a long test session cannot grow
@@ -55,10 +57,42 @@ pub struct LoggedRequest {
     pub status: u16,
 }
 
+/// The body of `POST /__control/throttle`. `bytes_per_second: null` (or absent) removes the
+/// throttle.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleRequest {
+    pub bytes_per_second: Option<u64>,
+    /// Request paths starting with this are throttled; default [`DEFAULT_THROTTLE_PREFIX`].
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+}
+
+/// What a throttle applies to when the request names no prefix: every media response.
+pub const DEFAULT_THROTTLE_PREFIX: &str = "/media/";
+
+/// An active throttle: each matching response body is sent no faster than `bytes_per_second`
+/// (a per-response rate: two parallel responses get that rate each).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Throttle {
+    pub bytes_per_second: u64,
+    pub path_prefix: String,
+}
+
+impl Throttle {
+    fn matches(&self, path: &str) -> bool {
+        path.starts_with(&self.path_prefix)
+    }
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     faults: Vec<Fault>,
     log: Vec<LoggedRequest>,
+    throttle: Option<Throttle>,
+    /// Bumped on every throttle change, so bodies already streaming restart their pacing
+    /// from the moment of the change instead of paying off or spending an old allowance.
+    throttle_generation: u64,
 }
 
 /// Shared between the control handlers and the request middleware.
@@ -135,7 +169,115 @@ impl ControlState {
         let mut inner = self.lock();
         inner.faults.clear();
         inner.log.clear();
+        inner.throttle = None;
+        inner.throttle_generation += 1;
     }
+
+    pub fn throttle(&self) -> Option<Throttle> {
+        self.lock().throttle.clone()
+    }
+
+    /// Installs (or, with `bytes_per_second: None`, removes) the throttle.
+    pub fn set_throttle(&self, request: ThrottleRequest) -> Result<Option<Throttle>, String> {
+        let throttle = match request.bytes_per_second {
+            None => None,
+            Some(0) => return Err("bytes_per_second must be at least 1 (or null)".into()),
+            Some(bytes_per_second) => {
+                let path_prefix = request
+                    .path_prefix
+                    .unwrap_or_else(|| DEFAULT_THROTTLE_PREFIX.to_string());
+                if !path_prefix.starts_with('/') {
+                    return Err(format!("path_prefix {path_prefix:?} must start with /"));
+                }
+                Some(Throttle {
+                    bytes_per_second,
+                    path_prefix,
+                })
+            }
+        };
+        let mut inner = self.lock();
+        inner.throttle.clone_from(&throttle);
+        inner.throttle_generation += 1;
+        Ok(throttle)
+    }
+
+    /// The rate for a response to `path` now, with the setting's generation.
+    fn throttle_for(&self, path: &str) -> Option<(u64, u64)> {
+        let inner = self.lock();
+        inner
+            .throttle
+            .as_ref()
+            .filter(|t| t.matches(path))
+            .map(|t| (t.bytes_per_second, inner.throttle_generation))
+    }
+}
+
+/// Size of the pieces a throttled body is cut into: a twentieth of a second's worth, so the
+/// stream flows evenly and a change of setting takes effect within about 50 ms, capped so
+/// fast rates do not mean huge bursts, and at least one byte.
+fn piece_size(bytes_per_second: u64) -> usize {
+    usize::try_from(bytes_per_second / 20)
+        .unwrap_or(usize::MAX)
+        .clamp(1, 16 * 1024)
+}
+
+/// When `sent` bytes may have gone out at `rate` bytes/s, counting from the start of the pacing.
+fn pacing_offset(sent: u64, rate: u64) -> Duration {
+    let nanos = u128::from(sent) * 1_000_000_000 / u128::from(rate.max(1));
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}
+
+/// A response body on its way out, paced by whatever throttle applies to its path at each
+/// piece; with no throttle it passes frames through untouched.
+struct Pacer {
+    state: Arc<ControlState>,
+    path: String,
+    body: BodyDataStream,
+    /// What is left of the frame being sent.
+    pending: Bytes,
+    /// (throttle generation, start of pacing, bytes sent since then).
+    pacing: Option<(u64, tokio::time::Instant, u64)>,
+}
+
+impl Pacer {
+    async fn next_piece(mut self) -> Option<(Result<Bytes, axum::Error>, Self)> {
+        while self.pending.is_empty() {
+            match self.body.next().await? {
+                Ok(frame) => self.pending = frame,
+                Err(e) => return Some((Err(e), self)),
+            }
+        }
+        let Some((rate, generation)) = self.state.throttle_for(&self.path) else {
+            self.pacing = None;
+            let frame = std::mem::take(&mut self.pending);
+            return Some((Ok(frame), self));
+        };
+        let piece = self
+            .pending
+            .split_to(piece_size(rate).min(self.pending.len()));
+        let (start, sent) = match self.pacing {
+            Some((g, start, sent)) if g == generation => (start, sent),
+            _ => (tokio::time::Instant::now(), 0),
+        };
+        let sent = sent + piece.len() as u64;
+        self.pacing = Some((generation, start, sent));
+        // A piece leaves once the whole of it fits in the rate: no prefix of the body is ever
+        // faster than the throttle.
+        tokio::time::sleep_until(start + pacing_offset(sent, rate)).await;
+        Some((Ok(piece), self))
+    }
+}
+
+/// Wraps a response body so the throttle (current or set later, while it streams) applies.
+pub fn paced_body(state: Arc<ControlState>, path: String, body: Body) -> Body {
+    let pacer = Pacer {
+        state,
+        path,
+        body: body.into_data_stream(),
+        pending: Bytes::new(),
+        pacing: None,
+    };
+    Body::from_stream(futures_util::stream::unfold(pacer, Pacer::next_piece))
 }
 
 /// First byte of the first range in a `Range: bytes=a-b` header; `None` for suffix ranges
@@ -151,9 +293,12 @@ pub fn range_start(range: &str) -> Option<u64> {
     start.trim().parse().ok()
 }
 
-/// Middleware around every file route: applies faults, records the request log, and logs to
-/// stderr when verbose. Faults answer before the file service runs, so a faulted request costs
-/// no disk read, like a real origin failing early.
+/// Middleware around every file route: applies faults and the throttle, records the request
+/// log, and logs to stderr when verbose. Faults answer before the file service runs, so a
+/// faulted request costs no disk read, like a real origin failing early. With test control on,
+/// every file body goes through [`paced_body`], so a throttle set while a response is already
+/// streaming slows its remaining bytes too (`Content-Length` and `Content-Range` are untouched:
+/// only the timing changes).
 pub async fn observe(State(state): State<Arc<ControlState>>, req: Request, next: Next) -> Response {
     if !state.enabled && !state.verbose {
         return next.run(req).await;
@@ -174,6 +319,11 @@ pub async fn observe(State(state): State<Arc<ControlState>>, req: Request, next:
     };
     let response = match fault {
         Some(status) => (status, Body::empty()).into_response(),
+        None if state.enabled => {
+            let response = next.run(req).await;
+            let (parts, body) = response.into_parts();
+            Response::from_parts(parts, paced_body(state.clone(), path.clone(), body))
+        }
         None => next.run(req).await,
     };
 
@@ -223,6 +373,31 @@ async fn get_requests(State(state): State<Arc<ControlState>>) -> Response {
     response
 }
 
+fn throttle_json(throttle: Option<&Throttle>) -> serde_json::Value {
+    serde_json::json!({
+        "bytes_per_second": throttle.map(|t| t.bytes_per_second),
+        "path_prefix": throttle.map(|t| t.path_prefix.as_str()),
+    })
+}
+
+/// `{"bytes_per_second": N|null, "path_prefix": "/media/..."?}`; answers the new setting.
+async fn post_throttle(State(state): State<Arc<ControlState>>, body: Bytes) -> Response {
+    let request: ThrottleRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => return json_error(StatusCode::BAD_REQUEST, format!("bad throttle JSON: {e}")),
+    };
+    match state.set_throttle(request) {
+        Ok(throttle) => Json(throttle_json(throttle.as_ref())).into_response(),
+        Err(e) => json_error(StatusCode::BAD_REQUEST, e),
+    }
+}
+
+async fn get_throttle(State(state): State<Arc<ControlState>>) -> Response {
+    let mut response = Json(throttle_json(state.throttle().as_ref())).into_response();
+    insert_no_store(response.headers_mut());
+    response
+}
+
 async fn post_reset(State(state): State<Arc<ControlState>>) -> Json<serde_json::Value> {
     state.reset();
     Json(serde_json::json!({ "ok": true }))
@@ -248,6 +423,7 @@ pub fn router(state: Arc<ControlState>) -> Router {
     Router::new()
         .route("/faults", post(post_fault).get(get_faults))
         .route("/requests", get(get_requests))
+        .route("/throttle", post(post_throttle).get(get_throttle))
         .route("/reset", post(post_reset))
         .fallback(not_found)
         .with_state(state)
@@ -311,5 +487,141 @@ mod tests {
             );
         }
         assert!(serde_json::from_str::<Fault>(r#"{"path":"/x","status":500,"oops":1}"#).is_err());
+    }
+
+    fn throttled_state(bytes_per_second: u64, path_prefix: Option<&str>) -> Arc<ControlState> {
+        let state = Arc::new(ControlState::new(true, false));
+        state
+            .set_throttle(ThrottleRequest {
+                bytes_per_second: Some(bytes_per_second),
+                path_prefix: path_prefix.map(str::to_string),
+            })
+            .unwrap();
+        state
+    }
+
+    /// `frames` as a body, read back through the pacer.
+    async fn read_paced(state: &Arc<ControlState>, path: &str, frames: Vec<Vec<u8>>) -> Vec<u8> {
+        let stream = futures_util::stream::iter(
+            frames
+                .into_iter()
+                .map(|f| Ok::<_, std::convert::Infallible>(Bytes::from(f))),
+        );
+        let mut body =
+            paced_body(state.clone(), path.into(), Body::from_stream(stream)).into_data_stream();
+        let mut out = Vec::new();
+        while let Some(frame) = body.next().await {
+            out.extend_from_slice(&frame.unwrap());
+        }
+        out
+    }
+
+    fn data(len: usize) -> Vec<u8> {
+        (0..len).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn throttled_body_takes_its_size_over_the_rate_and_keeps_every_byte() {
+        let state = throttled_state(100_000, None);
+        let all = data(200_000);
+        let frames = all.chunks(65_536).map(<[u8]>::to_vec).collect();
+        let started = tokio::time::Instant::now();
+        let out = read_paced(&state, "/media/vod/480p.mp4", frames).await;
+        let took = started.elapsed();
+        assert_eq!(out, all);
+        // 200 KB at 100 KB/s: 2 s of virtual time, exactly, since time only moves in sleeps.
+        assert_eq!(took, Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unmatched_paths_and_no_throttle_are_not_slowed() {
+        let all = data(200_000);
+        for (state, path) in [
+            (
+                throttled_state(1000, Some("/media/live/")),
+                "/media/vod/a.mp4",
+            ),
+            (throttled_state(1000, None), "/fixtures/a.bin"),
+            (Arc::new(ControlState::new(true, false)), "/media/vod/a.mp4"),
+        ] {
+            let started = tokio::time::Instant::now();
+            let out = read_paced(&state, path, vec![all.clone()]).await;
+            assert_eq!(out, all, "{path}");
+            assert_eq!(started.elapsed(), Duration::ZERO, "{path}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttle_set_or_removed_mid_stream_applies_to_the_remaining_bytes() {
+        let state = Arc::new(ControlState::new(true, false));
+        let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+        let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+            let frame = rx.recv().await?;
+            Some((Ok::<_, std::convert::Infallible>(Bytes::from(frame)), rx))
+        });
+        let mut body = paced_body(
+            state.clone(),
+            "/media/x.mp4".into(),
+            Body::from_stream(stream),
+        )
+        .into_data_stream();
+
+        let started = tokio::time::Instant::now();
+        tx.send(data(50_000)).await.unwrap();
+        assert_eq!(body.next().await.unwrap().unwrap().len(), 50_000);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+
+        // Throttled from here on: the next 30 KB take 3 s at 10 KB/s, in 500-byte pieces.
+        state
+            .set_throttle(ThrottleRequest {
+                bytes_per_second: Some(10_000),
+                path_prefix: None,
+            })
+            .unwrap();
+        tx.send(data(30_000)).await.unwrap();
+        let mut got = 0;
+        while got < 30_000 {
+            let piece = body.next().await.unwrap().unwrap();
+            assert!(piece.len() <= 500);
+            got += piece.len();
+        }
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+
+        // Reset removes it: the rest passes at once.
+        state.reset();
+        tx.send(data(40_000)).await.unwrap();
+        drop(tx);
+        assert_eq!(body.next().await.unwrap().unwrap().len(), 40_000);
+        assert!(body.next().await.is_none());
+        assert_eq!(started.elapsed(), Duration::from_secs(3));
+    }
+
+    #[test]
+    fn throttle_settings_validate_and_clear() {
+        let state = ControlState::new(true, false);
+        let set =
+            |json: &str| state.set_throttle(serde_json::from_str::<ThrottleRequest>(json).unwrap());
+        assert_eq!(
+            set(r#"{"bytes_per_second": 5000}"#).unwrap(),
+            Some(Throttle {
+                bytes_per_second: 5000,
+                path_prefix: "/media/".into()
+            })
+        );
+        assert_eq!(
+            state.throttle_for("/media/vod/a.mp4").map(|t| t.0),
+            Some(5000)
+        );
+        assert_eq!(state.throttle_for("/pkg/shoal.js"), None);
+        assert!(set(r#"{"bytes_per_second": 0}"#).is_err());
+        assert!(set(r#"{"bytes_per_second": 1, "path_prefix": "media"}"#).is_err());
+        // A rejected request leaves the setting alone.
+        assert_eq!(state.throttle().unwrap().bytes_per_second, 5000);
+        assert_eq!(set(r#"{"bytes_per_second": null}"#).unwrap(), None);
+        assert_eq!(state.throttle(), None);
+        assert!(serde_json::from_str::<ThrottleRequest>(r#"{"rate": 1}"#).is_err());
+        assert_eq!(piece_size(100_000), 5000);
+        assert_eq!(piece_size(1), 1);
+        assert_eq!(piece_size(u64::MAX), 16 * 1024);
     }
 }

@@ -1,13 +1,18 @@
-//! Sample media: generates the VOD test stream with ffmpeg in PeerTube's HLS layout, then writes
+//! Sample media: generates the VOD test streams with ffmpeg in PeerTube's HLS layout, then writes
 //! the master playlist and `segments-sha256.json` from what ffmpeg produced.
 //!
-//! Layout of `<media-dir>/vod/` (as PeerTube, protocols section 4):
+//! Two samples are made from the same test pattern and tone:
+//! - `<media-dir>/vod/`: three renditions (240p, 480p, 720p), each with its audio muxed in;
+//! - `<media-dir>/vod-split/`: PeerTube's split form, two video-only renditions (240p, 480p)
+//!   and one audio-only rendition (`audio`) listed as `#EXT-X-MEDIA:TYPE=AUDIO`.
+//!
+//! Layout of each folder (as PeerTube, protocols section 4):
 //! - `<name>.mp4`: one fragmented MP4 per rendition (init + all 4 s fragments),
 //! - `<name>.m3u8`: media playlist with `#EXT-X-MAP:...BYTERANGE` and `#EXT-X-BYTERANGE`,
 //! - `master.m3u8`, `segments-sha256.json`, and the stamp `.complete`,
 //! - for the embed player: `video.json` and `captions/{en,fr}.vtt` (see `sidecar`).
 //!
-//! The folder is built in a temporary sibling and renamed into place, so an interrupted run never
+//! A folder is built in a temporary sibling and renamed into place, so an interrupted run never
 //! leaves a half sample that a later start would take for complete.
 
 use std::fmt;
@@ -23,7 +28,16 @@ use crate::sidecar::write_sidecars;
 
 /// Bump when anything below changes what is generated: a stamp with another version makes the
 /// next start regenerate.
-pub const VOD_GENERATION_VERSION: &str = "shoal-vod-5";
+pub const VOD_GENERATION_VERSION: &str = "shoal-vod-6";
+
+/// Folder (under the media directory) of the sample with muxed renditions.
+pub const VOD_FOLDER: &str = "vod";
+
+/// Folder of the sample with audio and video split.
+pub const SPLIT_FOLDER: &str = "vod-split";
+
+/// `GROUP-ID` of the audio renditions in a split sample's master playlist (PeerTube's).
+pub const AUDIO_GROUP: &str = "audio";
 
 /// The font the running timestamp is drawn with (Debian package fonts-dejavu-core).
 pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -36,16 +50,50 @@ pub const SEGMENT_SECONDS: u32 = 4;
 
 pub const FRAME_RATE: u32 = 30;
 
+/// Which elementary streams a rendition's file carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracks {
+    /// Video and audio in one file: the usual PeerTube layout.
+    Muxed,
+    /// Video only; the audio is a separate audio-only rendition of the same sample.
+    Video,
+    /// Audio only, listed in the master playlist as an `#EXT-X-MEDIA:TYPE=AUDIO` rendition.
+    Audio,
+}
+
+impl Tracks {
+    pub fn has_video(self) -> bool {
+        matches!(self, Self::Muxed | Self::Video)
+    }
+
+    pub fn has_audio(self) -> bool {
+        matches!(self, Self::Muxed | Self::Audio)
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Muxed => "muxed",
+            Self::Video => "video",
+            Self::Audio => "audio",
+        }
+    }
+}
+
 /// One encoded quality level.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rendition {
     /// Also the file stem: `<name>.mp4`, `<name>.m3u8`.
     pub name: &'static str,
+    pub tracks: Tracks,
+    /// Picture size; 0 for audio-only renditions.
     pub width: u32,
     pub height: u32,
+    /// 0 when the rendition has no video.
     pub video_kbps: u32,
+    /// 0 when the rendition has no audio.
     pub audio_kbps: u32,
     /// x264 `-level`; High profile always (what PeerTube's default transcoding produces).
+    /// Empty for audio-only renditions.
     pub level: &'static str,
 }
 
@@ -59,12 +107,25 @@ impl Rendition {
             .fold(0, |acc, p| acc * 10 + p);
         format!("avc1.6400{level:02x}")
     }
+
+    /// The codecs we ask ffmpeg for, as RFC 6381 strings; a fallback for unreadable inits.
+    fn expected_codecs(&self) -> String {
+        let mut codecs = Vec::new();
+        if self.tracks.has_video() {
+            codecs.push(self.expected_avc_codec());
+        }
+        if self.tracks.has_audio() {
+            codecs.push("mp4a.40.2".to_string());
+        }
+        codecs.join(",")
+    }
 }
 
 /// The three VOD renditions, ascending. Levels are the lowest that fit size x 30 fps.
 pub const VOD_RENDITIONS: [Rendition; 3] = [
     Rendition {
         name: "240p",
+        tracks: Tracks::Muxed,
         width: 426,
         height: 240,
         video_kbps: 400,
@@ -73,6 +134,7 @@ pub const VOD_RENDITIONS: [Rendition; 3] = [
     },
     Rendition {
         name: "480p",
+        tracks: Tracks::Muxed,
         width: 854,
         height: 480,
         video_kbps: 1000,
@@ -81,6 +143,7 @@ pub const VOD_RENDITIONS: [Rendition; 3] = [
     },
     Rendition {
         name: "720p",
+        tracks: Tracks::Muxed,
         width: 1280,
         height: 720,
         video_kbps: 2500,
@@ -89,11 +152,45 @@ pub const VOD_RENDITIONS: [Rendition; 3] = [
     },
 ];
 
+/// The split sample: the two smaller video renditions without audio, and one audio-only
+/// rendition that both play with. Smaller than the muxed sample to keep generation short.
+pub const SPLIT_RENDITIONS: [Rendition; 3] = [
+    Rendition {
+        name: "240p",
+        tracks: Tracks::Video,
+        width: 426,
+        height: 240,
+        video_kbps: 400,
+        audio_kbps: 0,
+        level: "3.0",
+    },
+    Rendition {
+        name: "480p",
+        tracks: Tracks::Video,
+        width: 854,
+        height: 480,
+        video_kbps: 1000,
+        audio_kbps: 0,
+        level: "3.1",
+    },
+    Rendition {
+        name: "audio",
+        tracks: Tracks::Audio,
+        width: 0,
+        height: 0,
+        video_kbps: 0,
+        audio_kbps: 128,
+        level: "",
+    },
+];
+
 /// What to generate and where.
 #[derive(Debug, Clone)]
 pub struct VodOptions {
-    /// The sample goes to `<media_dir>/vod/`.
+    /// The sample goes to `<media_dir>/<folder>/`.
     pub media_dir: PathBuf,
+    /// [`VOD_FOLDER`] or [`SPLIT_FOLDER`] (or any other plain folder name).
+    pub folder: String,
     pub ffmpeg: PathBuf,
     pub duration_secs: u32,
     /// `None` (or a missing file) falls back to lavfi `testsrc`, which draws its own counter.
@@ -104,9 +201,11 @@ pub struct VodOptions {
 }
 
 impl VodOptions {
+    /// The muxed sample, `<media_dir>/vod/`.
     pub fn new(media_dir: impl Into<PathBuf>) -> Self {
         Self {
             media_dir: media_dir.into(),
+            folder: VOD_FOLDER.to_string(),
             ffmpeg: PathBuf::from("ffmpeg"),
             duration_secs: 120,
             font: Some(PathBuf::from(DEFAULT_FONT)),
@@ -115,16 +214,28 @@ impl VodOptions {
         }
     }
 
+    /// The split audio/video sample, `<media_dir>/vod-split/`.
+    pub fn split(media_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            folder: SPLIT_FOLDER.to_string(),
+            renditions: SPLIT_RENDITIONS.to_vec(),
+            ..Self::new(media_dir)
+        }
+    }
+
+    /// Every sample the demo serves, in generation order.
+    pub fn all(media_dir: &Path) -> Vec<Self> {
+        vec![Self::new(media_dir), Self::split(media_dir)]
+    }
+
+    /// The sample's folder, `<media_dir>/<folder>/`.
     pub fn vod_dir(&self) -> PathBuf {
-        self.media_dir.join("vod")
+        self.media_dir.join(&self.folder)
     }
 
     /// Usable font path, if any: it must exist and be safe to embed in a filtergraph unquoted.
     fn usable_font(&self) -> Option<&Path> {
-        let font = self.font.as_deref()?;
-        let text = font.to_str()?;
-        let safe = !text.contains([':', '\'', '\\', ',', ';', '[', ']', '=', ' ']);
-        (safe && font.is_file()).then_some(font)
+        usable_font(self.font.as_deref())
     }
 
     /// Stamp content: the generation version plus every parameter that changes the output, so a
@@ -135,8 +246,14 @@ impl VodOptions {
             .iter()
             .map(|r| {
                 format!(
-                    "{}={}x{}@{}k+{}k/L{}",
-                    r.name, r.width, r.height, r.video_kbps, r.audio_kbps, r.level
+                    "{}={}:{}x{}@{}k+{}k/L{}",
+                    r.name,
+                    r.tracks.label(),
+                    r.width,
+                    r.height,
+                    r.video_kbps,
+                    r.audio_kbps,
+                    r.level
                 )
             })
             .collect();
@@ -152,6 +269,14 @@ impl VodOptions {
             renditions.join(" ")
         )
     }
+}
+
+/// A font path that exists and is safe to embed in a filtergraph unquoted, if any.
+pub fn usable_font(font: Option<&Path>) -> Option<&Path> {
+    let font = font?;
+    let text = font.to_str()?;
+    let safe = !text.contains([':', '\'', '\\', ',', ';', '[', ']', '=', ' ']);
+    (safe && font.is_file()).then_some(font)
 }
 
 #[derive(Debug)]
@@ -182,7 +307,7 @@ pub enum Outcome {
     Generated { elapsed: Duration },
 }
 
-/// Whether `<media_dir>/vod/` holds a complete sample made with these options.
+/// Whether `<media_dir>/<folder>/` holds a complete sample made with these options.
 pub fn is_up_to_date(opts: &VodOptions) -> bool {
     fs::read_to_string(opts.vod_dir().join(STAMP_FILE)).is_ok_and(|s| s == opts.stamp())
 }
@@ -193,11 +318,17 @@ pub fn ensure_vod_sample(opts: &VodOptions) -> Result<Outcome, GenerateError> {
         return Ok(Outcome::UpToDate);
     }
     let started = Instant::now();
+    if opts.folder.is_empty() || opts.folder.contains(['/', '\\']) || opts.folder.starts_with('.') {
+        return Err(GenerateError::new(format!(
+            "sample folder {:?} must be a plain name",
+            opts.folder
+        )));
+    }
     fs::create_dir_all(&opts.media_dir).map_err(io_error(opts.media_dir.display()))?;
-    remove_stale_work_dirs(&opts.media_dir);
+    remove_stale_work_dirs(&opts.media_dir, &opts.folder);
 
     let pid = std::process::id();
-    let work = opts.media_dir.join(format!(".vod.tmp-{pid}"));
+    let work = opts.media_dir.join(format!(".{}.tmp-{pid}", opts.folder));
     if work.exists() {
         fs::remove_dir_all(&work).map_err(io_error(work.display()))?;
     }
@@ -206,7 +337,7 @@ pub fn ensure_vod_sample(opts: &VodOptions) -> Result<Outcome, GenerateError> {
         let _ = fs::remove_dir_all(&work);
         return Err(e);
     }
-    install(&work, &opts.vod_dir(), pid)?;
+    install(&work, &opts.vod_dir(), &opts.folder, pid)?;
     Ok(Outcome::Generated {
         elapsed: started.elapsed(),
     })
@@ -214,9 +345,9 @@ pub fn ensure_vod_sample(opts: &VodOptions) -> Result<Outcome, GenerateError> {
 
 /// Replaces `target` with `work` by renames, so readers see the old or the new folder, never a
 /// partial one (one brief moment with neither).
-fn install(work: &Path, target: &Path, pid: u32) -> Result<(), GenerateError> {
+fn install(work: &Path, target: &Path, folder: &str, pid: u32) -> Result<(), GenerateError> {
     let parent = target.parent().unwrap_or(Path::new("."));
-    let old = parent.join(format!(".vod.old-{pid}"));
+    let old = parent.join(format!(".{folder}.old-{pid}"));
     let had_old = target.exists();
     if had_old {
         if old.exists() {
@@ -238,14 +369,15 @@ fn install(work: &Path, target: &Path, pid: u32) -> Result<(), GenerateError> {
 
 /// Removes leftovers of interrupted runs. Only folders untouched for an hour, so a concurrent
 /// generation by another process is not pulled out from under it.
-fn remove_stale_work_dirs(media_dir: &Path) {
+fn remove_stale_work_dirs(media_dir: &Path, folder: &str) {
     let Ok(entries) = fs::read_dir(media_dir) else {
         return;
     };
+    let (tmp, old) = (format!(".{folder}.tmp-"), format!(".{folder}.old-"));
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if !(name.starts_with(".vod.tmp-") || name.starts_with(".vod.old-")) {
+        if !(name.starts_with(&tmp) || name.starts_with(&old)) {
             continue;
         }
         let age = entry
@@ -259,139 +391,216 @@ fn remove_stale_work_dirs(media_dir: &Path) {
     }
 }
 
-/// The ffmpeg command line (without the program) that encodes every rendition in one process:
-/// the test pattern is rendered once, split, scaled and labelled per rendition, which is much
-/// cheaper than one ffmpeg per rendition on a 2-core machine.
-pub fn ffmpeg_args(opts: &VodOptions) -> Vec<String> {
-    let (src_w, src_h) = opts
-        .renditions
+/// Arguments common to every ffmpeg run: quiet, never reading stdin, overwriting outputs, and
+/// progress as `key=value` lines on stdout.
+pub fn base_ffmpeg_args() -> Vec<String> {
+    [
+        "-hide_banner",
+        "-nostdin",
+        "-loglevel",
+        "error",
+        "-y",
+        "-nostats",
+        "-progress",
+        "pipe:1",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+/// The test pattern and the tone as lavfi inputs, then a `-filter_complex` that renders the
+/// pattern once with its running timestamp and makes one scaled, labelled output `[v<i>]` per
+/// entry of `videos` (in order) and `audio_outputs` copies `[a<i>]` of the tone. Rendering once
+/// and splitting is much cheaper than one ffmpeg per rendition on a 2-core machine.
+///
+/// `duration_secs: None` makes endless sources; `realtime` reads them at their native rate
+/// (`-re`), as a live encoder would receive them.
+pub fn source_args(
+    font: Option<&Path>,
+    videos: &[&Rendition],
+    audio_outputs: usize,
+    duration_secs: Option<u32>,
+    realtime: bool,
+) -> Vec<String> {
+    let (src_w, src_h) = videos
         .iter()
         .map(|r| (r.width, r.height))
         .max()
         .unwrap_or((1280, 720));
-    let n = opts.renditions.len();
-    let d = opts.duration_secs;
-    let font = opts.usable_font();
+    let duration = duration_secs.map_or(String::new(), |d| format!(":duration={d}"));
+    let mut args = Vec::new();
+    let mut parts = Vec::new();
+    let mut input = 0;
 
-    let mut args: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    // Progress goes to stdout as key=value lines that we turn into short stderr updates.
-    args.extend(["-nostats", "-progress", "pipe:1"].map(String::from));
+    if !videos.is_empty() {
+        let video_source = match font {
+            Some(_) => format!("testsrc2=size={src_w}x{src_h}:rate={FRAME_RATE}{duration}"),
+            // testsrc draws its own running counter, so playback position stays visible.
+            None => format!("testsrc=size={src_w}x{src_h}:rate={FRAME_RATE}{duration}"),
+        };
+        if realtime {
+            args.push("-re".to_string());
+        }
+        args.extend(["-f", "lavfi", "-i"].map(String::from));
+        args.push(video_source);
 
-    let video_source = match font {
-        Some(_) => format!("testsrc2=size={src_w}x{src_h}:rate={FRAME_RATE}:duration={d}"),
-        // testsrc draws its own running counter, so playback position stays visible.
-        None => format!("testsrc=size={src_w}x{src_h}:rate={FRAME_RATE}:duration={d}"),
-    };
-    // A 440 Hz tone with a 1760 Hz beep at the start of every second, to judge A/V sync.
-    let audio_source = format!("sine=frequency=440:beep_factor=4:sample_rate=48000:duration={d}");
-    args.extend(["-f", "lavfi", "-i"].map(String::from));
-    args.push(video_source);
-    args.extend(["-f", "lavfi", "-i"].map(String::from));
-    args.push(audio_source);
-
-    let mut graph = String::from("[0:v]");
-    if let Some(font) = font {
-        let font = font.display();
-        // Media time (hh:mm:ss.mmm) and frame number, big, boxed and centred.
-        graph.push_str(&format!(
-            "drawtext=fontfile={font}:text='%{{pts\\:hms}}  #%{{n}}':fontsize={}:\
-             fontcolor=white:box=1:boxcolor=black@0.7:boxborderw={}:\
-             x=(w-text_w)/2:y=(h-text_h)/2,",
-            src_h / 8,
-            src_h / 36
-        ));
-    }
-    graph.push_str(&format!("split={n}"));
-    for i in 0..n {
-        graph.push_str(&format!("[s{i}]"));
-    }
-    for (i, r) in opts.renditions.iter().enumerate() {
-        graph.push_str(&format!(";[s{i}]scale={}:{}", r.width, r.height));
+        let mut graph = format!("[{input}:v]");
+        input += 1;
         if let Some(font) = font {
-            // Rendition name top right, clear of testsrc2's own small clock in the top left.
+            let font = font.display();
+            // Media time (hh:mm:ss.mmm) and frame number, big, boxed and centred.
             graph.push_str(&format!(
-                ",drawtext=fontfile={}:text='{}':fontsize={}:fontcolor=yellow:\
-                 box=1:boxcolor=black@0.7:boxborderw={}:x=w-text_w-{}:y={}",
-                font.display(),
-                r.name,
-                r.height / 9,
-                r.height / 60,
-                r.height / 30,
-                r.height / 30
+                "drawtext=fontfile={font}:text='%{{pts\\:hms}}  #%{{n}}':fontsize={}:\
+                 fontcolor=white:box=1:boxcolor=black@0.7:boxborderw={}:\
+                 x=(w-text_w)/2:y=(h-text_h)/2,",
+                src_h / 8,
+                src_h / 36
             ));
         }
-        graph.push_str(&format!("[v{i}]"));
+        graph.push_str(&format!("split={}", videos.len()));
+        for i in 0..videos.len() {
+            graph.push_str(&format!("[s{i}]"));
+        }
+        parts.push(graph);
+        for (i, r) in videos.iter().enumerate() {
+            let mut chain = format!("[s{i}]scale={}:{}", r.width, r.height);
+            if let Some(font) = font {
+                // Rendition name top right, clear of testsrc2's own small clock in the top left.
+                chain.push_str(&format!(
+                    ",drawtext=fontfile={}:text='{}':fontsize={}:fontcolor=yellow:\
+                     box=1:boxcolor=black@0.7:boxborderw={}:x=w-text_w-{}:y={}",
+                    font.display(),
+                    r.name,
+                    r.height / 9,
+                    r.height / 60,
+                    r.height / 30,
+                    r.height / 30
+                ));
+            }
+            chain.push_str(&format!("[v{i}]"));
+            parts.push(chain);
+        }
     }
-    graph.push_str(&format!(";[1:a]asplit={n}"));
-    for i in 0..n {
-        graph.push_str(&format!("[a{i}]"));
-    }
-    args.push("-filter_complex".into());
-    args.push(graph);
 
-    let gop = (SEGMENT_SECONDS * FRAME_RATE).to_string();
-    for (i, r) in opts.renditions.iter().enumerate() {
-        let v = r.video_kbps;
-        let rendition_args: Vec<String> = vec![
-            "-map".into(),
-            format!("[v{i}]"),
-            "-map".into(),
-            format!("[a{i}]"),
-            "-c:v".into(),
-            "libx264".into(),
-            "-preset".into(),
-            "veryfast".into(),
-            "-profile:v".into(),
-            "high".into(),
-            "-level:v".into(),
-            r.level.into(),
-            "-pix_fmt".into(),
-            "yuv420p".into(),
-            "-b:v".into(),
-            format!("{v}k"),
-            "-maxrate".into(),
-            format!("{}k", v * 11 / 10),
-            "-bufsize".into(),
-            format!("{}k", v * 2),
-            // Keyframes exactly every SEGMENT_SECONDS and nowhere else, so every segment is
-            // exactly that long and starts with a keyframe.
-            "-g".into(),
-            gop.clone(),
-            "-keyint_min".into(),
-            gop.clone(),
-            "-sc_threshold".into(),
-            "0".into(),
-            "-force_key_frames".into(),
-            format!("expr:gte(t,n_forced*{SEGMENT_SECONDS})"),
-            "-c:a".into(),
-            "aac".into(),
-            "-profile:a".into(),
-            "aac_low".into(),
-            "-b:a".into(),
-            format!("{}k", r.audio_kbps),
-            "-ar".into(),
-            "48000".into(),
-            "-ac".into(),
-            "2".into(),
-            // PeerTube's VOD HLS flags.
-            "-f".into(),
-            "hls".into(),
-            "-hls_time".into(),
-            SEGMENT_SECONDS.to_string(),
-            "-hls_segment_type".into(),
-            "fmp4".into(),
-            "-hls_flags".into(),
-            "single_file".into(),
-            "-hls_playlist_type".into(),
-            "vod".into(),
-            "-hls_segment_filename".into(),
-            format!("{}.mp4", r.name),
-            format!("{}.m3u8", r.name),
-        ];
-        args.extend(rendition_args);
+    if audio_outputs > 0 {
+        // A 440 Hz tone with a 1760 Hz beep at the start of every second, to judge A/V sync.
+        if realtime {
+            args.push("-re".to_string());
+        }
+        args.extend(["-f", "lavfi", "-i"].map(String::from));
+        args.push(format!(
+            "sine=frequency=440:beep_factor=4:sample_rate=48000{duration}"
+        ));
+        let mut graph = format!("[{input}:a]asplit={audio_outputs}");
+        for i in 0..audio_outputs {
+            graph.push_str(&format!("[a{i}]"));
+        }
+        parts.push(graph);
+    }
+
+    args.push("-filter_complex".into());
+    args.push(parts.join(";"));
+    args
+}
+
+/// x264 settings for one video stream: `spec` is the stream specifier (`v` for the only video
+/// stream of an output, `v:1` for the second of several). Keyframes fall exactly every
+/// `segment_seconds` and nowhere else, so every segment is that long and starts with one.
+pub fn video_encoder_args(r: &Rendition, spec: &str, segment_seconds: u32) -> Vec<String> {
+    let v = r.video_kbps;
+    let gop = (segment_seconds * FRAME_RATE).to_string();
+    let pairs: [(&str, String); 12] = [
+        ("c", "libx264".into()),
+        ("preset", "veryfast".into()),
+        ("profile", "high".into()),
+        ("level", r.level.into()),
+        ("pix_fmt", "yuv420p".into()),
+        ("b", format!("{v}k")),
+        ("maxrate", format!("{}k", v * 11 / 10)),
+        ("bufsize", format!("{}k", v * 2)),
+        ("g", gop.clone()),
+        ("keyint_min", gop),
+        ("sc_threshold", "0".into()),
+        (
+            "force_key_frames",
+            format!("expr:gte(t,n_forced*{segment_seconds})"),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .flat_map(|(option, value)| [format!("-{option}:{spec}"), value])
+        .collect()
+}
+
+/// AAC-LC stereo 48 kHz settings for one audio stream (`spec` as in [`video_encoder_args`]).
+pub fn audio_encoder_args(r: &Rendition, spec: &str) -> Vec<String> {
+    let pairs: [(&str, String); 5] = [
+        ("c", "aac".into()),
+        ("profile", "aac_low".into()),
+        ("b", format!("{}k", r.audio_kbps)),
+        ("ar", "48000".into()),
+        ("ac", "2".into()),
+    ];
+    pairs
+        .into_iter()
+        .flat_map(|(option, value)| [format!("-{option}:{spec}"), value])
+        .collect()
+}
+
+/// The ffmpeg command line (without the program) that encodes every rendition of the sample in
+/// one process, each into its own HLS output in PeerTube's single-file form.
+pub fn ffmpeg_args(opts: &VodOptions) -> Vec<String> {
+    let videos: Vec<&Rendition> = opts
+        .renditions
+        .iter()
+        .filter(|r| r.tracks.has_video())
+        .collect();
+    let audio_outputs = opts
+        .renditions
+        .iter()
+        .filter(|r| r.tracks.has_audio())
+        .count();
+
+    let mut args = base_ffmpeg_args();
+    args.extend(source_args(
+        opts.usable_font(),
+        &videos,
+        audio_outputs,
+        Some(opts.duration_secs),
+        false,
+    ));
+
+    let (mut next_video, mut next_audio) = (0, 0);
+    for r in &opts.renditions {
+        if r.tracks.has_video() {
+            args.extend(["-map".into(), format!("[v{next_video}]")]);
+            args.extend(video_encoder_args(r, "v", SEGMENT_SECONDS));
+            next_video += 1;
+        }
+        if r.tracks.has_audio() {
+            args.extend(["-map".into(), format!("[a{next_audio}]")]);
+            args.extend(audio_encoder_args(r, "a"));
+            next_audio += 1;
+        }
+        // PeerTube's VOD HLS flags.
+        args.extend(
+            [
+                "-f",
+                "hls",
+                "-hls_time",
+                &SEGMENT_SECONDS.to_string(),
+                "-hls_segment_type",
+                "fmp4",
+                "-hls_flags",
+                "single_file",
+                "-hls_playlist_type",
+                "vod",
+                "-hls_segment_filename",
+                &format!("{}.mp4", r.name),
+                &format!("{}.m3u8", r.name),
+            ]
+            .map(String::from),
+        );
     }
     args
 }
@@ -512,7 +721,7 @@ pub fn finish_vod_folder(
         let init = read_range(&dir.join(&media_name), init_range).map_err(io_error(&media_name))?;
         let codecs = codecs_from_init(&init).unwrap_or_else(|| {
             eprintln!("shoal-demo: warning: could not read codecs from {media_name}'s init");
-            format!("{},mp4a.40.2", rendition.expected_avc_codec())
+            rendition.expected_codecs()
         });
 
         let (bandwidth, average_bandwidth) = bandwidths(&playlist);
@@ -625,18 +834,48 @@ fn bits_per_second(bytes: u64, seconds: f64) -> u64 {
 }
 
 /// The master playlist, variants in the given order (callers sort ascending by bandwidth).
+///
+/// Audio-only renditions become `#EXT-X-MEDIA:TYPE=AUDIO` entries of group [`AUDIO_GROUP`],
+/// with PeerTube's attributes (`NAME="Audio",AUTOSELECT=YES,DEFAULT=YES`), and every video
+/// variant then names that group with `AUDIO="audio"`. As RFC 8216 4.3.4.2 asks, and as PeerTube
+/// does (its master lists the separate audio file's codec on every video variant), a variant's
+/// `CODECS` carries both its video codec and the audio group's codec, and its `BANDWIDTH` (and
+/// `AVERAGE-BANDWIDTH`) include the audio rendition's, so they describe what playing the variant
+/// really costs (PeerTube counts the video file alone there; the RFC's sum is what a player's
+/// bandwidth choice needs).
 pub fn master_playlist(variants: &[Variant]) -> String {
+    let is_audio = |v: &&Variant| v.rendition.tracks == Tracks::Audio;
+    let audio: Vec<&Variant> = variants.iter().filter(is_audio).collect();
+    // The group's most demanding rendition sets what a variant may need on top of its video.
+    let group = audio.iter().max_by_key(|v| v.bandwidth);
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-    for v in variants {
+    for (i, a) in audio.iter().enumerate() {
         out.push_str(&format!(
-            "#EXT-X-STREAM-INF:BANDWIDTH={},AVERAGE-BANDWIDTH={},RESOLUTION={}x{},\
-             FRAME-RATE={FRAME_RATE}.000,CODECS=\"{}\"\n{}.m3u8\n",
-            v.bandwidth,
-            v.average_bandwidth,
-            v.rendition.width,
-            v.rendition.height,
-            v.codecs,
-            v.rendition.name
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{}\",\
+             AUTOSELECT=YES,DEFAULT={},URI=\"{}.m3u8\"\n",
+            if audio.len() == 1 {
+                "Audio"
+            } else {
+                a.rendition.name
+            },
+            if i == 0 { "YES" } else { "NO" },
+            a.rendition.name
+        ));
+    }
+    for v in variants.iter().filter(|v| !is_audio(v)) {
+        let (mut bandwidth, mut average, mut codecs) =
+            (v.bandwidth, v.average_bandwidth, v.codecs.clone());
+        let mut audio_attribute = String::new();
+        if let Some(a) = group {
+            bandwidth += a.bandwidth;
+            average += a.average_bandwidth;
+            codecs = format!("{codecs},{}", a.codecs);
+            audio_attribute = format!(",AUDIO=\"{AUDIO_GROUP}\"");
+        }
+        out.push_str(&format!(
+            "#EXT-X-STREAM-INF:BANDWIDTH={bandwidth},AVERAGE-BANDWIDTH={average},RESOLUTION={}x{},\
+             FRAME-RATE={FRAME_RATE}.000,CODECS=\"{codecs}\"{audio_attribute}\n{}.m3u8\n",
+            v.rendition.width, v.rendition.height, v.rendition.name
         ));
     }
     out
@@ -647,21 +886,23 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 /// RFC 6381 codec strings read from an fMP4 init segment: `avc1.PPCCLL` from the `avcC` box and
-/// `mp4a.OO.A` from the `esds` descriptors, joined by a comma. Scans for box types instead of
-/// walking the box tree: init segments are tiny and these four-byte tags do not occur elsewhere
-/// in practice.
+/// `mp4a.OO.A` from the `esds` descriptors, joined by a comma (either may be absent: video-only
+/// and audio-only renditions). Scans for box types instead of walking the box tree: init
+/// segments are tiny and these four-byte tags do not occur elsewhere in practice. `None` when
+/// neither is found or one is unreadable.
 pub fn codecs_from_init(init: &[u8]) -> Option<String> {
-    let avcc = find(init, b"avcC")? + 4;
-    let avc = init.get(avcc..avcc + 4)?;
-    if avc[0] != 1 {
-        return None; // configurationVersion must be 1
+    let mut codecs = Vec::new();
+    if let Some(avcc) = find(init, b"avcC") {
+        let avc = init.get(avcc + 4..avcc + 8)?;
+        if avc[0] != 1 {
+            return None; // configurationVersion must be 1
+        }
+        codecs.push(format!("avc1.{:02x}{:02x}{:02x}", avc[1], avc[2], avc[3]));
     }
-    let mut codecs = format!("avc1.{:02x}{:02x}{:02x}", avc[1], avc[2], avc[3]);
     if find(init, b"mp4a").is_some() {
-        codecs.push(',');
-        codecs.push_str(&mp4a_codec(init)?);
+        codecs.push(mp4a_codec(init)?);
     }
-    Some(codecs)
+    (!codecs.is_empty()).then(|| codecs.join(","))
 }
 
 /// Reads an MPEG-4 descriptor header at `pos`: (tag, payload start, payload length).
@@ -786,8 +1027,92 @@ mod tests {
         assert_eq!(args.matches("-hls_flags single_file").count(), 3);
         assert_eq!(args.matches("-hls_segment_type fmp4").count(), 3);
         assert_eq!(args.matches("expr:gte(t,n_forced*4)").count(), 3);
-        assert_eq!(args.matches("-sc_threshold 0").count(), 3);
+        assert_eq!(args.matches("-sc_threshold:v 0").count(), 3);
+        assert_eq!(args.matches("-map [a").count(), 3);
         assert!(!args.contains("drawtext"));
+    }
+
+    #[test]
+    fn split_ffmpeg_args_encode_video_and_audio_into_separate_outputs() {
+        let mut opts = VodOptions::split("/m");
+        opts.font = None;
+        assert_eq!(opts.vod_dir(), Path::new("/m/vod-split"));
+        let args = ffmpeg_args(&opts);
+        let text = args.join(" ");
+        // The pattern is rendered at the largest video size and split in two; the tone once.
+        assert!(
+            text.contains("testsrc=size=854x480:rate=30:duration=120"),
+            "{text}"
+        );
+        let graph = &args[args.iter().position(|a| a == "-filter_complex").unwrap() + 1];
+        assert_eq!(
+            graph,
+            "[0:v]split=2[s0][s1];[s0]scale=426:240[v0];[s1]scale=854:480[v1];\
+             [1:a]asplit=1[a0]"
+        );
+        // One output per rendition: its maps, codec options, then the HLS muxer and playlist.
+        let outputs: Vec<&str> = text.split(".m3u8").collect();
+        assert_eq!(outputs.len(), 4, "{text}");
+        let (v240, v480, audio) = (outputs[0], outputs[1], outputs[2]);
+        for (output, map, name) in [(v240, "[v0]", "240p"), (v480, "[v1]", "480p")] {
+            assert!(
+                output.contains(&format!("-map {map} -c:v libx264")),
+                "{output}"
+            );
+            assert!(
+                !output.contains("-map [a") && !output.contains("aac"),
+                "{output}"
+            );
+            assert!(output.ends_with(&format!("-hls_segment_filename {name}.mp4 {name}")));
+        }
+        assert!(audio.contains("-map [a0] -c:a aac -profile:a aac_low -b:a 128k"));
+        assert!(!audio.contains("-map [v") && !audio.contains("libx264"));
+        assert!(audio.ends_with("-hls_segment_filename audio.mp4 audio"));
+        assert_eq!(text.matches("-hls_flags single_file").count(), 3);
+    }
+
+    #[test]
+    fn split_master_playlist_has_the_audio_group() {
+        let v = |r: &Rendition, bw, codecs: &str| Variant {
+            rendition: r.clone(),
+            bandwidth: bw,
+            average_bandwidth: bw / 2,
+            codecs: codecs.into(),
+            segment_count: 30,
+        };
+        let text = master_playlist(&[
+            v(&SPLIT_RENDITIONS[2], 140_000, "mp4a.40.2"),
+            v(&SPLIT_RENDITIONS[0], 500_000, "avc1.64001e"),
+            v(&SPLIT_RENDITIONS[1], 1_200_000, "avc1.64001f"),
+        ]);
+        assert_eq!(
+            text,
+            "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n\
+             #EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"audio\",NAME=\"Audio\",AUTOSELECT=YES,\
+             DEFAULT=YES,URI=\"audio.m3u8\"\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=640000,AVERAGE-BANDWIDTH=320000,RESOLUTION=426x240,\
+             FRAME-RATE=30.000,CODECS=\"avc1.64001e,mp4a.40.2\",AUDIO=\"audio\"\n240p.m3u8\n\
+             #EXT-X-STREAM-INF:BANDWIDTH=1340000,AVERAGE-BANDWIDTH=670000,RESOLUTION=854x480,\
+             FRAME-RATE=30.000,CODECS=\"avc1.64001f,mp4a.40.2\",AUDIO=\"audio\"\n480p.m3u8\n"
+        );
+    }
+
+    #[test]
+    fn codecs_of_single_track_inits() {
+        assert_eq!(
+            codecs_from_init(b"....avcC\x01\x64\x00\x1e\xff").as_deref(),
+            Some("avc1.64001e")
+        );
+        let mut audio = b"....mp4a....esds\0\0\0\0".to_vec();
+        audio.extend_from_slice(&[0x03, 0x19, 0x00, 0x01, 0x00]);
+        audio.extend_from_slice(&[
+            0x04, 0x11, 0x40, 0x15, 0, 0, 0, 0, 1, 0xf4, 0, 0, 1, 0xf4, 0,
+        ]);
+        audio.extend_from_slice(&[0x05, 0x02, 0x11, 0x90]);
+        assert_eq!(codecs_from_init(&audio).as_deref(), Some("mp4a.40.2"));
+        assert_eq!(SPLIT_RENDITIONS[0].expected_codecs(), "avc1.64001e");
+        assert_eq!(SPLIT_RENDITIONS[2].expected_codecs(), "mp4a.40.2");
+        assert_eq!(VOD_RENDITIONS[2].expected_codecs(), "avc1.64001f,mp4a.40.2");
     }
 
     #[test]
@@ -797,6 +1122,9 @@ mod tests {
         b.duration_secs = 10;
         assert_ne!(a.stamp(), b.stamp());
         assert!(a.stamp().starts_with(VOD_GENERATION_VERSION));
+        let split = VodOptions::split("/m");
+        assert_ne!(a.stamp(), split.stamp());
+        assert!(split.stamp().contains("240p=video:") && split.stamp().contains("audio=audio:"));
     }
 
     #[test]

@@ -25,17 +25,23 @@ fn main() -> ExitCode {
 
     // Generated before binding, so that "running at" on stdout means the media is ready too.
     if !options.no_generate {
-        match ensure_vod_sample(&VodOptions::new(&options.server.media_dir)) {
-            Ok(Outcome::UpToDate) => {}
-            Ok(Outcome::Generated { elapsed }) => {
-                eprintln!(
-                    "shoal-demo: sample media ready in {:.1} s",
-                    elapsed.as_secs_f64()
-                );
-            }
-            Err(e) => {
-                eprintln!("shoal-demo: sample media generation failed: {e}");
-                return ExitCode::FAILURE;
+        for sample in VodOptions::all(&options.server.media_dir) {
+            match ensure_vod_sample(&sample) {
+                Ok(Outcome::UpToDate) => {}
+                Ok(Outcome::Generated { elapsed }) => {
+                    eprintln!(
+                        "shoal-demo: sample media {}/ ready in {:.1} s",
+                        sample.folder,
+                        elapsed.as_secs_f64()
+                    );
+                }
+                Err(e) => {
+                    eprintln!(
+                        "shoal-demo: sample media generation ({}/) failed: {e}",
+                        sample.folder
+                    );
+                    return ExitCode::FAILURE;
+                }
             }
         }
     }

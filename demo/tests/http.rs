@@ -7,7 +7,7 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shoal_demo::server::EMBED_CSP;
 use shoal_demo::{serve, Mount, RunningServer, ServerConfig};
@@ -24,6 +24,11 @@ struct TestServer {
 /// 1000 bytes whose values encode their position, so a wrong range is visible in the body.
 fn media_bytes() -> Vec<u8> {
     (0..1000u32).map(|i| (i % 251) as u8).collect()
+}
+
+/// 300 KB, for the throttle.
+fn big_bytes() -> Vec<u8> {
+    (0..300_000u32).map(|i| (i % 251) as u8).collect()
 }
 
 fn write(root: &Path, rel: &str, bytes: &[u8]) {
@@ -44,6 +49,7 @@ fn start(test_control: bool) -> TestServer {
     write(r, "demo/static/app.js", b"export {};");
     write(r, "demo/static/subs.vtt", b"WEBVTT\n");
     write(r, "media/vod/480p.mp4", &media_bytes());
+    write(r, "media/vod/big.mp4", &big_bytes());
     write(r, "media/vod/720p.mp4", &media_bytes());
     write(r, "media/vod/480p.m3u8", b"#EXTM3U\n");
     write(r, "media/vod/master.m3u8", b"#EXTM3U\n");
@@ -413,6 +419,9 @@ fn control_routes_are_404_without_test_control() {
     assert_eq!(s.post("/__control/faults", &fault).status, 404);
     assert_eq!(s.get("/__control/requests").status, 404);
     assert_eq!(s.post("/__control/reset", "").status, 404);
+    let throttle = r#"{"bytes_per_second":1}"#;
+    assert_eq!(s.post("/__control/throttle", throttle).status, 404);
+    assert_eq!(s.get("/__control/throttle").status, 404);
     assert_eq!(s.get("/__control").status, 404);
     // And no fault was installed.
     assert_eq!(s.get(MEDIA).status, 200);
@@ -552,4 +561,91 @@ fn request_log_records_in_order_and_reset_clears_it() {
         s.get("/__control/requests").json(),
         serde_json::json!([{"path": MEDIA, "range": null, "status": 200}])
     );
+}
+
+#[test]
+fn throttle_slows_range_responses_keeps_them_exact_and_reset_clears_it() {
+    const BIG: &str = "/media/vod/big.mp4";
+    const RANGE: &str = "bytes=50000-249999";
+    let s = start(true);
+    let expected = &big_bytes()[50_000..250_000];
+    let timed = |path: &str| {
+        let started = Instant::now();
+        let r = s.get_range(path, RANGE);
+        (r, started.elapsed())
+    };
+    // Timing bounds are deliberately loose: a 200 KB loopback response takes milliseconds, a
+    // throttled one 2 s; only "at least 1.5 s" and "under 1.5 s" are asserted.
+    let slow = Duration::from_millis(1500);
+    let check = |r: &Response| {
+        assert_eq!(r.status, 206);
+        assert_eq!(r.header("content-range"), Some("bytes 50000-249999/300000"));
+        assert_eq!(r.header("content-length"), Some("200000"));
+        assert_eq!(r.header("transfer-encoding"), None);
+        assert!(r.body == expected, "body differs");
+    };
+
+    let (r, took) = timed(BIG);
+    check(&r);
+    assert!(took < slow, "unthrottled took {took:?}");
+    assert_eq!(
+        s.get("/__control/throttle").json(),
+        serde_json::json!({"bytes_per_second": null, "path_prefix": null})
+    );
+
+    let r = s.post("/__control/throttle", r#"{"bytes_per_second":100000}"#);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let setting = serde_json::json!({"bytes_per_second": 100000, "path_prefix": "/media/"});
+    assert_eq!(r.json(), setting);
+    assert_eq!(s.get("/__control/throttle").json(), setting);
+    let (r, took) = timed(BIG);
+    check(&r);
+    assert!(took >= slow, "throttled took only {took:?}");
+    // Both media requests are logged (control requests never are).
+    assert_eq!(
+        s.get("/__control/requests")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Another prefix leaves this path alone.
+    let r = s.post(
+        "/__control/throttle",
+        r#"{"bytes_per_second":1000,"path_prefix":"/media/live/"}"#,
+    );
+    assert_eq!(r.status, 200);
+    let (r, took) = timed(BIG);
+    check(&r);
+    assert!(took < slow, "other prefix took {took:?}");
+
+    // Reset clears it, and so does null.
+    s.post("/__control/throttle", r#"{"bytes_per_second":100000}"#);
+    assert_eq!(s.post("/__control/reset", "").status, 200);
+    assert_eq!(
+        s.get("/__control/throttle").json()["bytes_per_second"],
+        serde_json::Value::Null
+    );
+    let (r, took) = timed(BIG);
+    check(&r);
+    assert!(took < slow, "after reset took {took:?}");
+    s.post("/__control/throttle", r#"{"bytes_per_second":100000}"#);
+    let r = s.post("/__control/throttle", r#"{"bytes_per_second":null}"#);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["bytes_per_second"], serde_json::Value::Null);
+    let (r, took) = timed(BIG);
+    check(&r);
+    assert!(took < slow, "after null took {took:?}");
+
+    for bad in [
+        "nope",
+        r#"{"bytes_per_second":0}"#,
+        r#"{"bytes_per_second":-1}"#,
+        r#"{"bytes_per_second":1,"path_prefix":"media"}"#,
+        r#"{"bytes_per_second":1,"typo":1}"#,
+    ] {
+        assert_eq!(s.post("/__control/throttle", bad).status, 400, "{bad}");
+    }
 }
