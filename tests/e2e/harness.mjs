@@ -163,7 +163,10 @@ export async function startDemo({ extraArgs = [], timeoutMs = 180_000 } = {}) {
     addFault: (fault) => call('POST', '/__control/faults', fault),
     /** The request log: [{ path, range, status }] in the order served. */
     requests: () => call('GET', '/__control/requests'),
-    /** Clears faults and the request log. */
+    /** Paces media responses under `pathPrefix` at `bytesPerSecond` each (null: off). */
+    throttle: (bytesPerSecond, pathPrefix = undefined) =>
+      call('POST', '/__control/throttle', { bytes_per_second: bytesPerSecond, path_prefix: pathPrefix }),
+    /** Clears faults, the throttle and the request log. */
     reset: () => call('POST', '/__control/reset'),
   };
 
