@@ -200,6 +200,25 @@ fn a_level_the_viewer_picks_holds_and_auto_comes_back() {
     assert_eq!(sim.stalls(), &[]);
 }
 
+#[test]
+fn playing_at_double_speed_takes_a_level_the_bandwidth_carries_at_that_speed() {
+    // 4 Mbit/s carries the top level (2.5) at 1x but not at 2x (5): the middle one (2) then.
+    let mut sim = single_viewer(4.0);
+    sim.hosts[0].media.rate = 2.0;
+    assert!(sim.run_until_ended(400.0), "playback did not reach the end");
+    sim.assert_clean();
+    assert_eq!(sim.stalls(), &[], "stalled at 2x");
+    let chosen = selections(&sim, 0);
+    println!("  levels chosen at 2x: {chosen:?}");
+    assert!(
+        chosen
+            .iter()
+            .filter(|&&(t, _)| t > 20.0)
+            .all(|&(_, level)| level < 2),
+        "took the top level at 2x: {chosen:?}"
+    );
+}
+
 /// Bandwidth over time, Mbit/s from each time on: drops below each level's bitrate and back.
 const TRACE: &[(f64, f64)] = &[
     (0.0, 6.0),

@@ -128,6 +128,7 @@ impl Host {
             paused: false,
             seeking: false,
             ended: false,
+            playback_rate: 1.0,
         }));
         self.input(Input::Timer);
     }

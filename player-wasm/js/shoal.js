@@ -277,6 +277,7 @@ export class Player extends EventTarget {
       paused: video.paused,
       seeking: video.seeking,
       ended: video.ended,
+      playbackRate: video.playbackRate,
     };
   }
 

@@ -32,6 +32,21 @@ pub struct MediaSnapshot {
     pub paused: bool,
     pub seeking: bool,
     pub ended: bool,
+    /// `playbackRate`: media seconds played per second (0 until the host reports it, read
+    /// as 1).
+    pub playback_rate: f64,
+}
+
+impl MediaSnapshot {
+    /// Seconds of real time `media_s` seconds of media last at the current rate.
+    pub fn real_time_s(&self, media_s: f64) -> f64 {
+        let rate = if self.playback_rate > 0.0 {
+            self.playback_rate
+        } else {
+            1.0
+        };
+        media_s / rate
+    }
 }
 
 /// A fact the host reports. Every input is handed over together with the time it happened.

@@ -122,6 +122,8 @@ impl Player {
     fn auto_level(&self, position_s: f64) -> usize {
         let stream = self.stream.as_ref().expect("checked by the caller");
         let buffer_ahead_s = buffered_ahead_s(&self.snapshot.buffered, position_s);
+        // At 2x the buffer lasts half as long: ABR weighs it in seconds of real time.
+        let buffer_lasts_s = self.snapshot.real_time_s(buffer_ahead_s);
         if position_s + buffer_ahead_s >= stream.playlist.duration_s() - END_TOLERANCE_S
             && stream.playlist.ended
         {
@@ -146,10 +148,11 @@ impl Player {
                 .fast_estimate_bps()
                 .unwrap_or(0.0)
                 .max(self.abr_estimate_bps()),
-            buffer_ahead_s,
+            buffer_ahead_s: buffer_lasts_s,
             segment_duration_s: stream.playlist.target_duration_s,
             // With nothing buffered the player is starting or seeking (or already stalled):
             // the low-buffer rule is for keeping a stall from happening.
+            playback_rate: self.snapshot.playback_rate,
             playing: !self.snapshot.paused
                 && !self.snapshot.seeking
                 && self.pending_start_s.is_none()

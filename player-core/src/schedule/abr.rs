@@ -45,12 +45,15 @@ pub struct AbrInput<'a> {
     pub estimate_bps: f64,
     /// The fast average alone: what the bandwidth seems to be right now.
     pub fast_estimate_bps: f64,
-    /// Media loaded ahead of the playhead, seconds.
+    /// How long the media loaded ahead of the playhead lasts, in seconds of real time (the
+    /// media seconds divided by the playback rate).
     pub buffer_ahead_s: f64,
     /// A segment's duration (the target duration), seconds.
     pub segment_duration_s: f64,
     /// Playback has started: an empty buffer now means a stall, not startup.
     pub playing: bool,
+    /// Media seconds played per second: at 2x a level needs twice its bitrate.
+    pub playback_rate: f64,
     /// Seconds since the last level switch (infinite when there was none).
     pub since_last_switch_s: f64,
     /// Highest level allowed, as an index into `levels` (see [`size_cap`]).
@@ -72,6 +75,11 @@ pub fn choose_level(input: &AbrInput) -> usize {
     } else {
         input.estimate_bps.max(1.0)
     };
+    let rate = if input.playback_rate > 0.0 {
+        input.playback_rate
+    } else {
+        1.0
+    };
     let current_bps = levels[current].bitrate_bps;
     let can_go_up = input.buffer_ahead_s
         >= UP_SWITCH_MIN_BUFFER_SEGMENTS * input.segment_duration_s
@@ -83,10 +91,11 @@ pub fn choose_level(input: &AbrInput) -> usize {
     };
     let fits = |level: usize| {
         let bps = levels[level].bitrate_bps;
+        let needed_bps = bps as f64 * rate;
         if bps > current_bps {
-            can_go_up && bps as f64 <= estimate * up_factor
+            can_go_up && needed_bps <= estimate * up_factor
         } else {
-            bps as f64 <= estimate * SAME_OR_DOWN_FACTOR
+            needed_bps <= estimate * SAME_OR_DOWN_FACTOR
         }
     };
     // A segment of this level arrives before the media ahead is played.
@@ -158,6 +167,7 @@ mod tests {
             buffer_ahead_s: 10.0,
             segment_duration_s: 4.0,
             playing: true,
+            playback_rate: 1.0,
             since_last_switch_s: f64::INFINITY,
             cap: None,
         }
@@ -250,6 +260,18 @@ mod tests {
             ..input(&l, 1, 3_000_000.0)
         };
         assert_eq!(choose_level(&startup), 1);
+    }
+
+    #[test]
+    fn faster_playback_needs_more_bandwidth() {
+        let l = levels();
+        assert_eq!(choose_level(&input(&l, 2, 3_000_000.0)), 2);
+        let double = AbrInput {
+            playback_rate: 2.0,
+            ..input(&l, 2, 3_000_000.0)
+        };
+        // 2.5 Mbit/s at 2x needs 5; 1 Mbit/s at 2x needs 2, which 3 Mbit/s carries.
+        assert_eq!(choose_level(&double), 1);
     }
 
     #[test]

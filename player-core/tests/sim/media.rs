@@ -97,6 +97,8 @@ pub struct MediaElement {
     pub paused: bool,
     pub seeking: bool,
     pub ended: bool,
+    /// `playbackRate`: media seconds per second of simulated time.
+    pub rate: f64,
     pub duration_s: Option<f64>,
     /// `endOfStream()` was called and no append reopened the MediaSource since.
     pub end_of_stream: bool,
@@ -121,6 +123,7 @@ impl MediaElement {
             paused: !config.autoplay,
             seeking: false,
             ended: false,
+            rate: 1.0,
             duration_s: None,
             end_of_stream: false,
             started: false,
@@ -199,6 +202,7 @@ impl MediaElement {
             paused: self.paused,
             seeking: self.seeking,
             ended: self.ended,
+            playback_rate: self.rate,
         }
     }
 
@@ -253,12 +257,12 @@ impl MediaElement {
         };
         self.started = true;
         let room_s = end_s - self.position_s;
-        let elapsed_s = to.saturating_since(from).as_secs_f64();
-        if elapsed_s < room_s {
-            self.position_s += elapsed_s;
+        let played_s = to.saturating_since(from).as_secs_f64() * self.rate;
+        if played_s < room_s {
+            self.position_s += played_s;
         } else {
             self.position_s = end_s;
-            self.begin_stall(from + Duration::from_secs_f64(room_s));
+            self.begin_stall(from + Duration::from_secs_f64(room_s / self.rate));
         }
         self.settle(to);
     }
