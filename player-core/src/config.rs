@@ -14,6 +14,9 @@ pub struct Config {
     pub forward_buffer_target_s: f64,
     /// Seconds of already-played media kept when space must be freed (QuotaExceededError).
     pub back_buffer_keep_s: f64,
+    /// Most seconds of already-played media kept in the buffer; older media is evicted as
+    /// playback goes on. `None`: kept until the browser runs out of room.
+    pub back_buffer_max_s: Option<f64>,
     /// Most HTTP segment downloads at once.
     pub max_concurrent_http: usize,
     /// Bandwidth assumed before anything was measured; picks the starting level.
@@ -96,6 +99,7 @@ impl Default for Config {
         Config {
             forward_buffer_target_s: 30.0,
             back_buffer_keep_s: 10.0,
+            back_buffer_max_s: Some(60.0),
             max_concurrent_http: 2,
             initial_bandwidth_bps: 2_000_000,
             start_level: None,

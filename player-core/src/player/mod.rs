@@ -611,21 +611,48 @@ impl Player {
     /// Answers QuotaExceededError: drop media already played, keeping a little for small
     /// backward seeks; if there is none to drop, wait for playback to consume the buffer.
     fn free_space_behind_playhead(&mut self) {
-        let Some(stream) = self.stream.as_mut() else {
+        // Evicting less than a segment's worth frees too little for the next append, which
+        // would fail again at once: wait for playback to consume more instead.
+        if !self.evict_played_media(self.config.back_buffer_keep_s) {
+            self.appends_blocked_until = Some(self.now + QUOTA_WAIT);
+        }
+    }
+
+    /// Keeps at most `back_buffer_max_s` of played media in the buffer, so a long video does
+    /// not fill the browser's memory until appends fail.
+    fn trim_back_buffer(&mut self) {
+        let Some(max_s) = self.config.back_buffer_max_s else {
             return;
         };
-        let evict_end = self.snapshot.position_s - self.config.back_buffer_keep_s;
+        if self.source_buffers_created && self.timeline_known() {
+            self.evict_played_media(max_s);
+        }
+    }
+
+    /// Evicts the segments that end more than `keep_s` before the playhead, if that is at
+    /// least a segment's worth and no eviction is under way; returns whether it did.
+    fn evict_played_media(&mut self, keep_s: f64) -> bool {
+        let Some(stream) = self.stream.as_mut() else {
+            return false;
+        };
+        // Whole segments only: a segment cut in part stays "appended" for the scheduler while
+        // the element lost some of it, a hole nothing would fill.
+        let keep_from_s = self.snapshot.position_s - keep_s;
+        let Some(evict_end) = stream
+            .playlist
+            .segment_index_at(keep_from_s)
+            .map(|i| stream.playlist.segments[i].start_s)
+        else {
+            return false;
+        };
         let first_buffered = self
             .snapshot
             .buffered
             .first()
             .map_or(f64::INFINITY, |r| r.start_s);
-        // Evicting less than a segment's worth frees too little for the next append, which
-        // would fail again at once: wait for playback to consume more instead.
         let worth_evicting = evict_end - first_buffered >= stream.playlist.target_duration_s;
         if !worth_evicting || self.evicting {
-            self.appends_blocked_until = Some(self.now + QUOTA_WAIT);
-            return;
+            return false;
         }
         for (slot, segment) in stream
             .slots
@@ -644,6 +671,7 @@ impl Player {
             start_s: 0.0,
             end_s,
         });
+        true
     }
 
     fn fail(&mut self, kind: ErrorKind, message: String) {
@@ -705,6 +733,7 @@ impl Player {
         self.supervise_peer_downloads(position_s);
         self.schedule_fetches(position_s);
         self.schedule_appends();
+        self.trim_back_buffer();
         self.jump_gap(position_s);
         self.signal_end_of_stream(position_s);
         self.announce_if_changed();
