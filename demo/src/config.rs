@@ -133,6 +133,8 @@ pub struct CliOptions {
     pub server: ServerConfig,
     /// Skip checking/generating the sample media at start.
     pub no_generate: bool,
+    /// Run the live stream (ffmpeg in real time) into `<media-dir>/live/`.
+    pub live: bool,
 }
 
 pub const HELP: &str = "\
@@ -152,6 +154,10 @@ OPTIONS:
     --test-control       Enable /__control/ routes (fault injection, throttling, request log)
                          for tests
     --no-generate        Do not check or generate the sample media at start
+    --live               Also run a live stream: ffmpeg encodes the test pattern in real time
+                         (240p and 480p, 2 s fMP4 segments, a window of 6, program date
+                         times) into <media-dir>/live/, served at /media/live/master.m3u8,
+                         with PeerTube's live segments-sha256.json kept up to date
     --no-tracker         Do not run the WebTorrent tracker at /tracker
     --tracker-interval-s SECONDS
                          Re-announce interval the tracker tells clients (default 120);
@@ -165,7 +171,8 @@ ROUTES:
     /pkg/                --pkg-dir
     /media/              --media-dir; sample VOD at /media/vod/master.m3u8, the same with
                          audio and video split (an #EXT-X-MEDIA audio group) at
-                         /media/vod-split/master.m3u8
+                         /media/vod-split/master.m3u8; with --live, the live stream at
+                         /media/live/master.m3u8. Playlists and JSON are sent no-cache
     /embed/              --embed-dir: the iframe player (?src=PLAYLIST&...; embed/README.md)
     /videos/embed/ID     PeerTube-style embed URL: redirects to /embed/?src=/media/ID/master.m3u8
                          (plus integrity= when /media/ID/segments-sha256.json exists)
@@ -182,7 +189,10 @@ ROUTES:
 On start (unless --no-generate) the sample media is generated with ffmpeg into
 <media-dir>/vod/ and <media-dir>/vod-split/ if missing or outdated; later starts reuse it.
 The first line on stdout is `Shoal demo running at http://HOST:PORT/`; with the tracker on,
-the second is `Shoal tracker at ws://HOST:PORT/tracker`.
+the second is `Shoal tracker at ws://HOST:PORT/tracker`. With --live, once every rendition
+has a segment (a few seconds after start), the next is
+`Shoal live stream at http://HOST:PORT/media/live/master.m3u8`. ffmpeg is stopped and
+<media-dir>/live/ removed when the server stops.
 ";
 
 /// Parses arguments (without the program name).
@@ -200,6 +210,7 @@ where
     let mut mount_specs: Vec<String> = Vec::new();
     let mut test_control = false;
     let mut no_generate = false;
+    let mut live = false;
     let mut verbose = false;
     let mut no_tracker = false;
     let mut tracker_interval: Option<Duration> = None;
@@ -247,7 +258,7 @@ where
                     })?;
                 tracker_interval = Some(Duration::from_secs(seconds));
             }
-            "--test-control" | "--no-generate" | "--verbose" | "--no-tracker"
+            "--test-control" | "--no-generate" | "--verbose" | "--no-tracker" | "--live"
                 if inline.is_some() =>
             {
                 return Err(format!("{flag} takes no value"))
@@ -255,6 +266,7 @@ where
             "--no-tracker" => no_tracker = true,
             "--test-control" => test_control = true,
             "--no-generate" => no_generate = true,
+            "--live" => live = true,
             "--verbose" => verbose = true,
             other => return Err(format!("unknown argument {other:?} (try --help)")),
         }
@@ -295,6 +307,7 @@ where
     Ok(Command::Run(Box::new(CliOptions {
         server,
         no_generate,
+        live,
     })))
 }
 
@@ -319,7 +332,23 @@ mod tests {
         assert_eq!(o.server.pkg_dir, Path::new("/r/player-wasm/pkg"));
         assert_eq!(o.server.embed_dir, Path::new("/r/embed"));
         assert!(!o.server.test_control && !o.no_generate && !o.server.verbose);
+        assert!(!o.live, "live mode only when asked: it starts ffmpeg");
         assert_eq!(o.server.tracker, Some(TrackerConfig::default()));
+    }
+
+    #[test]
+    fn live_flag() {
+        assert!(run(&["--live"]).live);
+        let o = run(&["--live", "--no-generate", "--media-dir", "/m"]);
+        assert!(o.live && o.no_generate);
+        assert_eq!(o.server.media_dir, Path::new("/m"));
+        for bad in [
+            &["--live=1"][..],
+            &["--live=yes"],
+            &["--mount", "/x=y", "--live=0"],
+        ] {
+            assert!(parse_args(bad.iter().copied()).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -392,20 +392,15 @@ fn remove_stale_work_dirs(media_dir: &Path, folder: &str) {
 }
 
 /// Arguments common to every ffmpeg run: quiet, never reading stdin, overwriting outputs, and
-/// progress as `key=value` lines on stdout.
-pub fn base_ffmpeg_args() -> Vec<String> {
-    [
-        "-hide_banner",
-        "-nostdin",
-        "-loglevel",
-        "error",
-        "-y",
-        "-nostats",
-        "-progress",
-        "pipe:1",
-    ]
-    .map(String::from)
-    .to_vec()
+/// with `progress`, progress as `key=value` lines on stdout (for a reader of that pipe only).
+pub fn base_ffmpeg_args(progress: bool) -> Vec<String> {
+    let mut args: Vec<String> = ["-hide_banner", "-nostdin", "-loglevel", "error", "-y"]
+        .map(String::from)
+        .to_vec();
+    if progress {
+        args.extend(["-nostats", "-progress", "pipe:1"].map(String::from));
+    }
+    args
 }
 
 /// The test pattern and the tone as lavfi inputs, then a `-filter_complex` that renders the
@@ -561,7 +556,7 @@ pub fn ffmpeg_args(opts: &VodOptions) -> Vec<String> {
         .filter(|r| r.tracks.has_audio())
         .count();
 
-    let mut args = base_ffmpeg_args();
+    let mut args = base_ffmpeg_args(true);
     args.extend(source_args(
         opts.usable_font(),
         &videos,

@@ -1,10 +1,15 @@
-//! Builds PeerTube's VOD integrity file `segments-sha256.json` from byte-range media playlists.
+//! Builds PeerTube's integrity file `segments-sha256.json`, in its VOD form from byte-range
+//! media playlists and in its live form from whole segment files.
 //!
-//! Format (see shared docs, protocols section 4):
-//! `{ "<file name>": { "<start>-<end>": "<sha256 hex>", ... }, ... }` where `end` is inclusive
-//! (`start + length - 1`). The player looks a segment up by the basename of its URL (query
-//! stripped) and the byte range it fetched, so keys must match those exactly.
+//! Formats (see shared docs, protocols section 4):
+//! - VOD: `{ "<file name>": { "<start>-<end>": "<sha256 hex>", ... }, ... }` where `end` is
+//!   inclusive (`start + length - 1`);
+//! - live: `{ "<segment file name>": "<sha256 hex>", ... }`, one entry per segment file.
+//!
+//! The player looks a segment up by the basename of its URL (query stripped) and, for VOD, the
+//! byte range it fetched, so keys must match those exactly.
 
+use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -89,6 +94,20 @@ fn hash_range(file: &mut File, range: ByteRange) -> io::Result<String> {
         remaining -= got as u64;
     }
     Ok(to_hex(&hasher.finalize()))
+}
+
+/// SHA-256 (hex) of a whole file: a live segment.
+pub fn sha256_file(path: &Path) -> io::Result<String> {
+    let mut file = File::open(path)?;
+    let length = file.metadata()?.len();
+    hash_range(&mut file, ByteRange { offset: 0, length })
+}
+
+/// Serializes segment hashes in PeerTube's live form, keys in name order.
+pub fn live_integrity_json(hashes: &BTreeMap<String, String>) -> String {
+    let mut text = serde_json::to_string_pretty(hashes).unwrap_or_else(|_| "{}".into());
+    text.push('\n');
+    text
 }
 
 /// Hashes every media segment of `playlist`, reading files relative to `playlist_dir`.
@@ -218,6 +237,31 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(value["b.ts"]["0-4"], sha256_hex(b"whole"));
         assert_eq!(value["a.mp4"]["0-2"], sha256_hex(b"abc"));
+    }
+
+    #[test]
+    fn live_form_is_flat_and_whole_files_are_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("240p-00001.m4s"), b"segment one").unwrap();
+        let mut hashes = BTreeMap::new();
+        hashes.insert(
+            "240p-00001.m4s".to_string(),
+            sha256_file(&dir.path().join("240p-00001.m4s")).unwrap(),
+        );
+        hashes.insert("240p-00000.m4s".to_string(), sha256_hex(b""));
+        let json: serde_json::Value = serde_json::from_str(&live_integrity_json(&hashes)).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "240p-00000.m4s": sha256_hex(b""),
+                "240p-00001.m4s": sha256_hex(b"segment one"),
+            })
+        );
+        assert_eq!(
+            live_integrity_json(&BTreeMap::new()).trim(),
+            "{}",
+            "an empty live file is still valid JSON"
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use shoal_demo::config::{parse_args, Command, HELP};
 use shoal_demo::generate::{ensure_vod_sample, Outcome, VodOptions};
+use shoal_demo::live::{wait_ready, LiveOptions, LiveStream, LIVE_FOLDER, LIVE_MASTER};
 
 /// How long in-flight requests get to finish after SIGTERM or Ctrl-C.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -56,20 +57,35 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let live_options = options
+        .live
+        .then(|| LiveOptions::new(&options.server.media_dir));
     let result = runtime.block_on(async move {
         // Listening for signals starts before the running line is printed: a SIGTERM sent
         // right after it would otherwise meet the default action and kill the process.
         let shutdown = shutdown_signal();
         let mut server = shoal_demo::serve(options.server).await?;
+        // Started before the running line, so that a missing ffmpeg fails the start.
+        let live = live_options.as_ref().map(LiveStream::start).transpose()?;
         println!("Shoal demo running at {}", server.url());
         if let Some(url) = server.tracker_url() {
             println!("Shoal tracker at {url}");
         }
         // Tests read this line through a pipe, where stdout is block-buffered.
         std::io::stdout().flush()?;
+        if let Some(live) = &live {
+            let url = format!("{}media/{LIVE_FOLDER}/{LIVE_MASTER}", server.url());
+            let readiness = live.readiness();
+            tokio::spawn(async move {
+                if wait_ready(readiness).await {
+                    println!("Shoal live stream at {url}");
+                    let _ = std::io::stdout().flush();
+                }
+            });
+        }
         let stop = server.take_shutdown();
         let mut stopped = std::pin::pin!(server.wait());
-        tokio::select! {
+        let result = tokio::select! {
             result = &mut stopped => result,
             () = shutdown => {
                 if let Some(stop) = stop {
@@ -85,7 +101,11 @@ fn main() -> ExitCode {
                     }
                 }
             }
+        };
+        if let Some(live) = live {
+            live.stop().await;
         }
+        result
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

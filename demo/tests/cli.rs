@@ -26,6 +26,7 @@ fn help_documents_every_flag() {
         "--verbose",
         "--no-tracker",
         "--tracker-interval-s",
+        "--live",
     ] {
         assert!(help.contains(flag), "{flag} missing from --help");
     }

@@ -61,6 +61,10 @@ fn start(test_control: bool) -> TestServer {
     );
     write(r, "media/vod/segments-sha256.json", b"{}");
     write(r, "media/live/seg-1.ts", b"G\x00\x00\x10");
+    write(r, "media/live/master.m3u8", b"#EXTM3U\n");
+    write(r, "media/live/240p.m3u8", b"#EXTM3U\n");
+    write(r, "media/live/240p-00001.m4s", b"m4s");
+    write(r, "media/live/segments-sha256.json", b"{}");
     write(r, "media/vod/seg.m4s", b"m4s");
     write(r, "pkg/shoal.js", b"export default 1;");
     write(r, "pkg/shoal_bg.wasm", b"\0asm\x01\0\0\0");
@@ -327,6 +331,19 @@ fn content_types_and_cache_control_by_extension() {
         ),
         ("/media/vod/480p.mp4", "video/mp4", false),
         ("/media/vod/seg.m4s", "video/mp4", false),
+        // The live stream's playlists and integrity file change every 2 s.
+        (
+            "/media/live/master.m3u8",
+            "application/vnd.apple.mpegurl",
+            true,
+        ),
+        (
+            "/media/live/240p.m3u8",
+            "application/vnd.apple.mpegurl",
+            true,
+        ),
+        ("/media/live/segments-sha256.json", "application/json", true),
+        ("/media/live/240p-00001.m4s", "video/mp4", false),
         ("/media/live/seg-1.ts", "video/mp2t", false),
         ("/media/vod/segments-sha256.json", "application/json", true),
         ("/pkg/shoal_bg.wasm", "application/wasm", false),
