@@ -191,6 +191,13 @@ export async function startDemo({ extraArgs = [], timeoutMs = 180_000 } = {}) {
   };
 }
 
+/** Extra Chromium flags for several pages playing at once: none is throttled as a background tab. */
+export const MULTI_PAGE_ARGS = [
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
+
 /**
  * Launches headless Chromium (Debian's, via playwright-core) with a fresh
  * temporary profile. Returns { context, newPage(), close() }; close() also

@@ -10,7 +10,15 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { describe as show, launchBrowser, openPlayerPage, saveScreenshot, startDemo, waitFor } from './harness.mjs';
+import {
+  describe as show,
+  launchBrowser,
+  MULTI_PAGE_ARGS,
+  openPlayerPage,
+  saveScreenshot,
+  startDemo,
+  waitFor,
+} from './harness.mjs';
 import { P2PML_MOUNT_ARGS, openP2pmlViewer, shoalTrackerUrl, summarize } from './p2pml.mjs';
 import { startBittorrentTracker } from './reference-tracker.mjs';
 
@@ -19,7 +27,6 @@ const TEST_TIMEOUT_MS = 300_000;
 // starts at the same level (one swarm per rendition).
 const LEVEL = 1;
 // Pages in one browser must not be throttled as background tabs.
-const MULTI_PAGE_ARGS = ['--disable-background-timer-throttling', '--disable-renderer-backgrounding'];
 
 let server;
 

@@ -12,6 +12,7 @@ import {
   countConnections,
   describe as show,
   launchBrowser,
+  MULTI_PAGE_ARGS,
   openPlayerPage,
   saveScreenshot,
   startDemo,
@@ -21,12 +22,6 @@ import { loadVod, rangeStart } from './hls.mjs';
 
 const VIEWERS = 4;
 const JOIN_INTERVAL_MS = 4000;
-// Pages in one browser must not be throttled as background tabs.
-const MULTI_PAGE_ARGS = [
-  '--disable-background-timer-throttling',
-  '--disable-renderer-backgrounding',
-  '--disable-backgrounding-occluded-windows',
-];
 
 let server;
 
