@@ -33,11 +33,29 @@ fn live(duration_s: f64, joins_s: &[f64], p2p: bool) -> Sim {
     Sim::swarm(config)
 }
 
+/// Where the viewer's playhead is in the broadcast's own time (the element's time is the
+/// player's playlist timeline, which starts at the first segment it saw): read off the
+/// appended segment under the playhead.
+fn broadcast_position_s(sim: &Sim, viewer: usize) -> f64 {
+    let media = &sim.hosts[viewer].media;
+    let chunk = media
+        .chunks
+        .iter()
+        .find(|c| c.start_s <= media.position_s + 1e-6 && media.position_s < c.end_s + 1e-6)
+        .unwrap_or_else(|| {
+            panic!(
+                "nothing buffered under the playhead at {}",
+                media.position_s
+            )
+        });
+    sim.content().segment(chunk.level, chunk.index).start_s + (media.position_s - chunk.start_s)
+}
+
 /// How far behind the newest published media the viewer's playhead is.
 fn latency_s(sim: &Sim, viewer: usize) -> f64 {
     let published = sim.content().published(0, secs(sim.now));
     let edge = sim.content().segment(0, published - 1).end_s();
-    edge - sim.hosts[viewer].media.position_s
+    edge - broadcast_position_s(sim, viewer)
 }
 
 fn playlist_fetch_times(sim: &Sim, viewer: usize) -> Vec<f64> {
@@ -54,8 +72,8 @@ fn playlist_fetch_times(sim: &Sim, viewer: usize) -> Vec<f64> {
 fn a_late_joiner_plays_near_the_live_edge_without_stalling() {
     let mut sim = live(600.0, &[100.0], false);
     sim.run_until_s(106.0);
-    let started = sim.hosts[0].media.position_s;
-    println!("  playhead {started:.1} s (media time) 6 s after joining at 100 s");
+    let started = broadcast_position_s(&sim, 0);
+    println!("  playhead at {started:.1} s of the broadcast 6 s after joining at 100 s");
     assert!(started > 80.0, "did not start near the edge: {started}");
     for t in (110..=260).step_by(10) {
         sim.run_until_s(t as f64);
@@ -108,8 +126,18 @@ fn endlist_turns_the_live_stream_into_a_vod_that_plays_to_the_end() {
     let host = &sim.hosts[0];
     assert_eq!(host.media.stalls, vec![]);
     assert_eq!(host.log.end_of_stream.len(), 1);
+    let last = host
+        .media
+        .chunks
+        .iter()
+        .max_by(|a, b| a.end_s.total_cmp(&b.end_s))
+        .unwrap();
+    assert_eq!(
+        last.index, 39,
+        "the last segment played is not the broadcast's last"
+    );
     assert!(
-        (host.media.position_s - 160.0).abs() < 0.5,
+        (host.media.position_s - last.end_s).abs() < 0.5,
         "ended at {}",
         host.media.position_s
     );

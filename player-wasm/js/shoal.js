@@ -320,7 +320,7 @@ export class Player extends EventTarget {
       case 'setDuration':
         return this.setDuration(order.durationS);
       case 'append':
-        return this.append(order.track, order.request, order.keep);
+        return this.append(order.track, order.request, order.keep, order.timestampOffsetS);
       case 'storeBytes':
         this.bodies.set(order.request, order.bytes);
         return;
@@ -439,12 +439,15 @@ export class Player extends EventTarget {
   }
 
   createSourceBuffers(tracks) {
-    for (const { track, mime } of tracks) {
+    for (const { track, mime, sequenceMode } of tracks) {
       if (!MediaSource.isTypeSupported(mime)) {
         this.emit('error', { code: 'unsupported', message: `this browser cannot play ${mime}`, fatal: true });
         return;
       }
-      this.queues.set(track, new SourceBufferQueue(this.mediaSource.addSourceBuffer(mime)));
+      const sourceBuffer = this.mediaSource.addSourceBuffer(mime);
+      // Sequence mode: segments land at the timestampOffset each append sets (live streams).
+      if (sequenceMode) sourceBuffer.mode = 'sequence';
+      this.queues.set(track, new SourceBufferQueue(sourceBuffer));
     }
   }
 
@@ -452,20 +455,24 @@ export class Player extends EventTarget {
     const [queue] = this.queues.values();
     queue?.push({
       start: () => {
-        if (this.mediaSource?.readyState === 'open') this.mediaSource.duration = durationS;
+        // null: an open-ended (live) stream.
+        if (this.mediaSource?.readyState === 'open') this.mediaSource.duration = durationS ?? Infinity;
         return false; // no updateend follows a duration change
       },
       settled: () => {},
     });
   }
 
-  append(track, request, keep) {
+  append(track, request, keep, timestampOffsetS) {
     const queue = this.queues.get(track);
     if (!queue) return;
     queue.push({
       start: () => {
         const body = this.bodies.get(request);
         if (!body) throw new Error(`no stored bytes for request ${request}`);
+        if (timestampOffsetS !== null && timestampOffsetS !== undefined) {
+          queue.sourceBuffer.timestampOffset = timestampOffsetS;
+        }
         queue.sourceBuffer.appendBuffer(body);
       },
       settled: (error) => {

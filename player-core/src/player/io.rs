@@ -192,6 +192,10 @@ pub struct TrackSpec {
     pub track: TrackId,
     /// MIME type with codecs for `MediaSource.addSourceBuffer`.
     pub mime: String,
+    /// Set the SourceBuffer's `mode` to `"sequence"`: each segment is placed at the
+    /// `timestamp_offset_s` its append gives, whatever its own timestamps say (live streams,
+    /// whose media times are the broadcast's and may restart at a discontinuity).
+    pub sequence_mode: bool,
 }
 
 /// An order for the host.
@@ -218,8 +222,9 @@ pub enum Output {
     CreateSourceBuffers {
         tracks: Vec<TrackSpec>,
     },
+    /// Set `MediaSource.duration`; `None` is an open-ended (live) stream: `Infinity`.
     SetDuration {
-        duration_s: f64,
+        duration_s: Option<f64>,
     },
     /// Append the stored body of `request` to `track`, then free it unless `keep` (the
     /// body is shared with peers and freed later by [`Output::ReleaseBody`]).
@@ -227,6 +232,9 @@ pub enum Output {
         track: TrackId,
         request: RequestId,
         keep: bool,
+        /// Set `SourceBuffer.timestampOffset` to this first (in sequence mode: where the
+        /// segment starts).
+        timestamp_offset_s: Option<f64>,
     },
     /// Store these bytes under `request` (a segment that came from a peer).
     StoreBytes {

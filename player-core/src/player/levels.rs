@@ -295,14 +295,10 @@ impl Player {
         let buffered_end_s = self.snapshot.buffered.last().map_or(0.0, |r| r.end_s);
         if self.source_buffers_created && buffered_end_s > keep_until_s {
             self.evicting = true;
-            let (start_s, end_s) = (
-                self.media_time(keep_until_s),
-                self.media_time(buffered_end_s.max(playlist.duration_s())),
-            );
             self.outputs.push_back(Output::Evict {
                 track: MAIN_TRACK,
-                start_s,
-                end_s,
+                start_s: keep_until_s,
+                end_s: buffered_end_s.max(playlist.duration_s()),
             });
         }
         let old_mime = self.stream.as_ref().map(|s| s.mime.clone());

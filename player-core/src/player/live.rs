@@ -12,17 +12,16 @@
 //!   behind than the maximum latency, or out of the server's window (after a long pause),
 //!   it jumps back to the target latency.
 //! - **Timestamps**: a live segment's media times are those of the whole broadcast (a
-//!   viewer joining after an hour gets media at 3600 s), while the playlist timeline starts at
-//!   the first segment this player saw. The offset between the two is read off the media
-//!   element's buffered range after the first append, and every time crossing the boundary
-//!   (the element's state in, seeks and evictions out) is shifted by it.
+//!   viewer joining after an hour gets media at 3600 s, and a restarted encoder starts again
+//!   at 0 after a discontinuity), while the playlist timeline starts at the first segment
+//!   this player saw. The SourceBuffer runs in sequence mode and each segment is appended
+//!   with its playlist start as `timestampOffset`, so media lands where the playlist places
+//!   it, discontinuities included, without parsing the segments.
 
 use super::{ErrorKind, FetchOrder, FetchPurpose, Output, Player, RequestKind};
 use crate::hls::{parse_playlist, MediaPlaylist, Playlist};
 use crate::schedule::{Failure, Slot};
 use crate::time::{Duration, Instant};
-
-use super::MediaSnapshot;
 
 /// Target durations behind the live edge to start at, unless configured (hls.js's
 /// `liveSyncDurationCount`).
@@ -38,10 +37,6 @@ pub(super) struct Live {
     reload: Slot,
     /// When the next reload may start.
     reload_at: Instant,
-    /// Media time minus playlist time, once known.
-    offset_s: Option<f64>,
-    /// The first segment appended, whose buffered range gives the offset.
-    calibration_segment: Option<usize>,
 }
 
 impl Player {
@@ -52,8 +47,6 @@ impl Player {
             window_start: 0,
             reload: Slot::NEW,
             reload_at,
-            offset_s: None,
-            calibration_segment: None,
         });
         self.pending_start_s = Some(self.live_start_s(playlist));
     }
@@ -72,52 +65,6 @@ impl Player {
             .get(window_start)
             .map_or(0.0, |s| s.start_s);
         (playlist.duration_s() - self.latency_target_s(playlist)).max(first_s)
-    }
-
-    /// Whether media times are known to line up with the playlist (always, for VOD).
-    pub(super) fn timeline_known(&self) -> bool {
-        self.live.as_ref().is_none_or(|l| l.offset_s.is_some())
-    }
-
-    /// A playlist time as the media element counts it.
-    pub(super) fn media_time(&self, playlist_s: f64) -> f64 {
-        playlist_s + self.live.as_ref().and_then(|l| l.offset_s).unwrap_or(0.0)
-    }
-
-    /// The element's state on the playlist timeline. The first snapshot holding the first
-    /// appended live segment sets the offset, and the start position is sought then.
-    pub(super) fn on_media_snapshot(&mut self, mut snapshot: MediaSnapshot) -> MediaSnapshot {
-        let Some(live) = self.live.as_mut() else {
-            return snapshot;
-        };
-        if live.offset_s.is_none() {
-            let (Some(index), Some(first)) = (live.calibration_segment, snapshot.buffered.first())
-            else {
-                return snapshot;
-            };
-            let Some(stream) = self.stream.as_ref() else {
-                return snapshot;
-            };
-            live.offset_s = Some(first.start_s - stream.playlist.segments[index].start_s);
-            if let Some(start_s) = self.pending_start_s {
-                let position_s = self.media_time(start_s);
-                self.outputs.push_back(Output::SeekMedia { position_s });
-            }
-        }
-        let offset = self.live.as_ref().and_then(|l| l.offset_s).unwrap_or(0.0);
-        snapshot.position_s -= offset;
-        for range in &mut snapshot.buffered {
-            range.start_s -= offset;
-            range.end_s -= offset;
-        }
-        snapshot
-    }
-
-    /// A live segment's append finished: the first one calibrates the timeline.
-    pub(super) fn note_live_append(&mut self, index: usize) {
-        if let Some(live) = self.live.as_mut().filter(|l| l.offset_s.is_none()) {
-            live.calibration_segment.get_or_insert(index);
-        }
     }
 
     /// The first segment index worth fetching: the server's window start on live streams.
@@ -266,11 +213,7 @@ impl Player {
         let (Some(live), Some(stream)) = (self.live.as_ref(), self.stream.as_ref()) else {
             return;
         };
-        if live.offset_s.is_none()
-            || self.pending_start_s.is_some()
-            || self.snapshot.paused
-            || stream.playlist.ended
-        {
+        if self.pending_start_s.is_some() || self.snapshot.paused || stream.playlist.ended {
             return;
         }
         let playlist = &stream.playlist;
@@ -284,9 +227,8 @@ impl Player {
             .map_or(0.0, |s| s.start_s);
         let latency_s = playlist.duration_s() - position_s;
         if latency_s > max_latency_s || position_s < window_start_s {
-            let start_s = self.live_start_s(playlist);
-            self.pending_start_s = Some(start_s);
-            let position_s = self.media_time(start_s);
+            let position_s = self.live_start_s(playlist);
+            self.pending_start_s = Some(position_s);
             self.outputs.push_back(Output::SeekMedia { position_s });
         }
     }

@@ -20,7 +20,8 @@ pub use io::{
 use crate::config::Config;
 use crate::hls::{parse_playlist, MediaPlaylist, Playlist, Variant};
 use crate::schedule::{
-    buffered_ahead_s, gap_jump_target, BandwidthEstimator, Failure, PipeMeter, Slot, SlotTable,
+    buffered_ahead_s, gap_jump_target, range_containing, BandwidthEstimator, Failure, PipeMeter,
+    Slot, SlotTable,
 };
 use crate::time::{Duration, Instant};
 
@@ -30,6 +31,9 @@ const TICK: Duration = Duration::from_millis(250);
 /// Below this many target durations of media loaded ahead, HTTP segments are fetched one at
 /// a time.
 const THIN_BUFFER_SEGMENTS: f64 = 2.0;
+
+/// Least time between two seeks back to a start position the element left.
+const START_RESEEK_INTERVAL: Duration = Duration::from_millis(500);
 
 /// How long appends wait after a QuotaExceededError when nothing can be evicted yet.
 const QUOTA_WAIT: Duration = Duration::from_secs(1);
@@ -124,8 +128,10 @@ pub struct Player {
     playlist_load: Option<PlaylistLoad>,
     variants: Vec<Variant>,
     stream: Option<Stream>,
-    /// Start position not yet reached by the media element.
+    /// Start position not yet reached by the media element (with media there to play).
     pending_start_s: Option<f64>,
+    /// When the start position was last sought again (see `position_s`).
+    start_reseek_at: Option<Instant>,
     evicting: bool,
     appends_blocked_until: Option<Instant>,
     /// After a QuotaExceededError, appends go one at a time until one succeeds, so a full
@@ -183,6 +189,7 @@ impl Player {
             variants: Vec::new(),
             stream: None,
             pending_start_s: None,
+            start_reseek_at: None,
             evicting: false,
             appends_blocked_until: None,
             appends_one_at_a_time: false,
@@ -228,7 +235,7 @@ impl Player {
             Input::Load { url } => self.load(url),
             Input::MediaSourceOpen => self.media_source_open = true,
             Input::Media(snapshot) => {
-                self.snapshot = self.on_media_snapshot(snapshot);
+                self.snapshot = snapshot;
                 self.snapshot_is_fresh = true;
             }
             Input::HttpResponse { request, status } => self.on_response(request, status),
@@ -302,7 +309,6 @@ impl Player {
         self.appends_one_at_a_time = false;
         if let Some(index) = segment {
             self.record_appended_level(index);
-            self.note_live_append(index);
         }
         let bytes = self.body_bytes.remove(&request);
         // What the append order said decides, not whether P2P is on now: the swarm may have
@@ -624,7 +630,7 @@ impl Player {
         let Some(max_s) = self.config.back_buffer_max_s else {
             return;
         };
-        if self.source_buffers_created && self.timeline_known() {
+        if self.source_buffers_created {
             self.evict_played_media(max_s);
         }
     }
@@ -665,11 +671,10 @@ impl Player {
             }
         }
         self.evicting = true;
-        let end_s = self.media_time(evict_end);
         self.outputs.push_back(Output::Evict {
             track: MAIN_TRACK,
             start_s: 0.0,
-            end_s,
+            end_s: evict_end,
         });
         true
     }
@@ -694,14 +699,32 @@ impl Player {
     /// Where the media that matters starts: the playhead, or the start position before the
     /// media element got there.
     fn position_s(&mut self) -> f64 {
-        if let Some(start) = self.pending_start_s {
-            if (self.snapshot.position_s - start).abs() < 1.0 {
-                self.pending_start_s = None;
-            } else {
-                return start;
-            }
+        let Some(start) = self.pending_start_s else {
+            return self.snapshot.position_s;
+        };
+        let position = self.snapshot.position_s;
+        let at_start = (position - start).abs() < 1.0;
+        if at_start && range_containing(&self.snapshot.buffered, position).is_some() {
+            self.pending_start_s = None;
+            return position;
         }
-        self.snapshot.position_s
+        if !at_start && self.snapshot.seeking {
+            // Someone seeks elsewhere: that position is the one that matters now.
+            self.pending_start_s = None;
+            return position;
+        }
+        let start_buffered = range_containing(&self.snapshot.buffered, start).is_some();
+        let reseek_due = self
+            .start_reseek_at
+            .is_none_or(|at| self.now >= at + START_RESEEK_INTERVAL);
+        if !at_start && !self.snapshot.seeking && start_buffered && reseek_due {
+            // The element is off the start although the media is there: a seek ordered
+            // before the element had metadata can be dropped (Chromium then plays from 0).
+            self.start_reseek_at = Some(self.now);
+            self.outputs
+                .push_back(Output::SeekMedia { position_s: start });
+        }
+        start
     }
 
     /// Re-evaluates everything after an input.
@@ -801,18 +824,14 @@ impl Player {
         let tracks = vec![TrackSpec {
             track: MAIN_TRACK,
             mime: stream.mime.clone(),
+            sequence_mode: self.live.is_some(),
         }];
         let duration_s = stream.playlist.duration_s();
         self.outputs
             .push_back(Output::CreateSourceBuffers { tracks });
-        if self.live.is_some() {
-            // A live stream's duration is open (so that seeking ahead of what is buffered
-            // works), and its start position is sought once the first append tells where its
-            // media times lie (live.rs).
-            let duration_s = f64::INFINITY;
-            self.outputs.push_back(Output::SetDuration { duration_s });
-            return;
-        }
+        // A live stream's duration is open, so that its start position (ahead of anything
+        // buffered) can be sought.
+        let duration_s = self.live.is_none().then_some(duration_s);
         self.outputs.push_back(Output::SetDuration { duration_s });
         if let Some(position_s) = self.pending_start_s {
             self.outputs.push_back(Output::SeekMedia { position_s });
@@ -829,12 +848,11 @@ impl Player {
             // to fetch is clear once the eviction is done.
             return;
         }
-        let timeline_known = self.timeline_known();
         let first_fetchable = self.first_fetchable();
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        if self.source_buffers_created && self.snapshot_is_fresh && timeline_known {
+        if self.source_buffers_created && self.snapshot_is_fresh {
             stream
                 .slots
                 .release_evicted(&stream.playlist, &self.snapshot.buffered);
@@ -985,6 +1003,7 @@ impl Player {
                             track: MAIN_TRACK,
                             request: init_request,
                             keep: false,
+                            timestamp_offset_s: None,
                         });
                         stream.slots.inits[init] = Slot::Appending {
                             request: init_request,
@@ -994,10 +1013,16 @@ impl Player {
                     _ => continue,
                 }
             }
+            // Live segments go where the playlist places them (sequence mode).
+            let timestamp_offset_s = self
+                .live
+                .as_ref()
+                .map(|_| stream.playlist.segments[index].start_s);
             orders.push(Output::Append {
                 track: MAIN_TRACK,
                 request,
                 keep,
+                timestamp_offset_s,
             });
             if keep {
                 self.kept_appends.insert(request);
@@ -1026,8 +1051,8 @@ impl Player {
         if let Some(target) = gap_jump_target(buffered, position_s, self.config.max_gap_jump_s) {
             if self.last_gap_jump_s != Some(target) {
                 self.last_gap_jump_s = Some(target);
-                let position_s = self.media_time(target);
-                self.outputs.push_back(Output::SeekMedia { position_s });
+                self.outputs
+                    .push_back(Output::SeekMedia { position_s: target });
             }
         }
     }

@@ -311,8 +311,15 @@ impl Host {
                 self.store.remove(&request);
             }
             Output::CreateSourceBuffers { tracks } => self.log.source_buffers.extend(tracks),
-            Output::SetDuration { duration_s } => self.media.duration_s = Some(duration_s),
-            Output::Append { request, keep, .. } => self.append(sh, now, request, keep),
+            Output::SetDuration { duration_s } => {
+                self.media.duration_s = Some(duration_s.unwrap_or(f64::INFINITY));
+            }
+            Output::Append {
+                request,
+                keep,
+                timestamp_offset_s,
+                ..
+            } => self.append(sh, now, request, keep, timestamp_offset_s),
             Output::Evict {
                 track,
                 start_s,
@@ -422,7 +429,16 @@ impl Host {
         }
     }
 
-    fn append(&mut self, sh: &mut Shared<'_>, now: Instant, request: RequestId, keep: bool) {
+    /// `timestamp_offset_s` places a segment there instead of at its own media times, as a
+    /// SourceBuffer in sequence mode does.
+    fn append(
+        &mut self,
+        sh: &mut Shared<'_>,
+        now: Instant,
+        request: RequestId,
+        keep: bool,
+        timestamp_offset_s: Option<f64>,
+    ) {
         let content = &sh.origin.content;
         let Some(stored) = self.store.get_mut(&request) else {
             let message = format!("Append of {request:?} whose body is not stored");
@@ -434,7 +450,25 @@ impl Host {
         let checked = claimed.map(|r| (r, content.verify(&stored.body, r)));
         let bytes = stored.body.len();
         let piece = match checked {
-            Some((resource, Ok(()))) => self.piece_of(content, resource),
+            Some((resource, Ok(()))) => {
+                match (self.piece_of(content, resource), timestamp_offset_s) {
+                    (
+                        Piece::Segment {
+                            level,
+                            index,
+                            start_s,
+                            end_s,
+                        },
+                        Some(offset_s),
+                    ) => Piece::Segment {
+                        level,
+                        index,
+                        start_s: offset_s,
+                        end_s: offset_s + (end_s - start_s),
+                    },
+                    (piece, _) => piece,
+                }
+            }
             Some((resource, Err(problem))) => {
                 let message =
                     format!("{request:?}: appended wrong bytes as {resource:?}: {problem}");
