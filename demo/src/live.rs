@@ -12,7 +12,9 @@
 //!   window are deleted by ffmpeg a little later (`delete_segments`);
 //! - `segments-sha256.json`: `{"<segment file name>": "<sha256 hex>"}` for every segment that a
 //!   media playlist has listed and that still exists, rewritten atomically (temporary file,
-//!   then rename) whenever that set changes.
+//!   then rename) whenever that set changes. The folder is polled every [`SCAN_INTERVAL`], so
+//!   the file can trail a playlist by that long; PeerTube's own live integrity file trails its
+//!   playlists too, and its player refetches the file when a segment is not listed yet.
 //!
 //! The folder is emptied when live mode starts and removed when it stops, so a stale live
 //! playlist is never served as if it were running.
