@@ -40,12 +40,13 @@ async function liveWindow() {
   return { sequence, durations, ended: text.includes('#EXT-X-ENDLIST') };
 }
 
-/** Segment bytes by source, from the page's `segmentloaded` events. */
+/** Segment bytes by source, from the page's `segmentloaded` events, and the most peers seen. */
 function bytesBySource(page) {
   return page.evaluate(() => {
-    const totals = { http: 0, peer: 0, 'peer-then-http': 0 };
+    const totals = { http: 0, peer: 0, 'peer-then-http': 0, maxPeers: 0 };
     for (const e of window.shoalEvents) {
       if (e.type === 'segmentloaded') totals[e.detail.source] += e.detail.bytes;
+      if (e.type === 'stats') totals.maxPeers = Math.max(totals.maxPeers, e.detail.peers);
     }
     return totals;
   });

@@ -317,6 +317,7 @@ impl Player {
             playlist,
             slots,
             mime,
+            last_append: None,
         });
     }
 

@@ -91,6 +91,9 @@ struct Stream {
     playlist: MediaPlaylist,
     slots: SlotTable,
     mime: String,
+    /// The segment whose append was ordered last: in sequence mode the next one continues
+    /// after it by itself.
+    last_append: Option<usize>,
 }
 
 impl Stream {
@@ -527,6 +530,7 @@ impl Player {
             playlist,
             slots,
             mime,
+            last_append: None,
         });
     }
 
@@ -1013,11 +1017,13 @@ impl Player {
                     _ => continue,
                 }
             }
-            // Live segments go where the playlist places them (sequence mode).
-            let timestamp_offset_s = self
-                .live
-                .as_ref()
-                .map(|_| stream.playlist.segments[index].start_s);
+            // Live segments (sequence mode) go where the playlist places them, unless they
+            // continue the segment appended just before: then sequence mode puts them right
+            // after it, with no gap where a duration in the playlist is rounded.
+            let follows = index > 0 && stream.last_append == Some(index - 1);
+            let timestamp_offset_s =
+                (self.live.is_some() && !follows).then(|| stream.playlist.segments[index].start_s);
+            stream.last_append = Some(index);
             orders.push(Output::Append {
                 track: MAIN_TRACK,
                 request,

@@ -739,7 +739,7 @@ impl Player {
     /// Checks peer downloads under way: a stalled one, or one that would finish too late for
     /// HTTP to take over, is cancelled and resumed over HTTP.
     pub(super) fn supervise_peer_downloads(&mut self, position_s: f64) {
-        let stall = Duration::from_millis(self.config.p2p.stall_timeout_ms);
+        let stall = self.p2p_stall_timeout();
         let http_bps = self.http_bps();
         self.with_swarm(|player, swarm| {
             let Some(stream) = player.stream.as_ref() else {
@@ -792,6 +792,20 @@ impl Player {
                 player.abandon_peer_download(swarm, request, received);
             }
         });
+    }
+
+    /// How long a peer transfer may go without new bytes. On a live stream at most half a
+    /// target duration: its buffer is a few segments, and a peer that keeps it waiting longer
+    /// leaves HTTP too little time (this also shrinks the urgency window, so that live
+    /// segments can go to peers at all).
+    pub(super) fn p2p_stall_timeout(&self) -> Duration {
+        let configured = Duration::from_millis(self.config.p2p.stall_timeout_ms);
+        match (&self.live, &self.stream) {
+            (Some(_), Some(stream)) => configured.min(Duration::from_secs_f64(
+                stream.playlist.target_duration_s / 2.0,
+            )),
+            _ => configured,
+        }
     }
 
     /// The throughput of the origin: measured, or the configured guess.
@@ -849,7 +863,7 @@ impl Player {
         // cancelled as late at once.
         let bytes = segment_bytes(segment, self.level_bandwidth()) as f64;
         let http_time_s = bytes * 8.0 / self.http_bps() + REQUEST_LATENCY_S;
-        let stall_s = self.config.p2p.stall_timeout_ms as f64 / 1000.0;
+        let stall_s = self.p2p_stall_timeout().as_secs_f64();
         let urgent_s = stall_s + 2.0 * http_time_s + DEADLINE_MARGIN_S;
         let urgent = until_needed_s < urgent_s;
 

@@ -77,6 +77,8 @@ pub struct Host {
     timer_generation: u64,
     in_flight: BTreeMap<RequestId, HostRequest>,
     store: BTreeMap<RequestId, StoredBody>,
+    /// Where the next segment goes in sequence mode when its append sets no offset.
+    sequence_end_s: Option<f64>,
 }
 
 impl Host {
@@ -108,6 +110,7 @@ impl Host {
             timer_generation: 0,
             in_flight: BTreeMap::new(),
             store: BTreeMap::new(),
+            sequence_end_s: None,
         }
     }
 
@@ -449,26 +452,28 @@ impl Host {
         let claimed = content.identify(&stored.body);
         let checked = claimed.map(|r| (r, content.verify(&stored.body, r)));
         let bytes = stored.body.len();
+        let sequence_mode = self.log.source_buffers.iter().any(|t| t.sequence_mode);
         let piece = match checked {
-            Some((resource, Ok(()))) => {
-                match (self.piece_of(content, resource), timestamp_offset_s) {
-                    (
-                        Piece::Segment {
-                            level,
-                            index,
-                            start_s,
-                            end_s,
-                        },
-                        Some(offset_s),
-                    ) => Piece::Segment {
+            Some((resource, Ok(()))) => match self.piece_of(content, resource) {
+                // In sequence mode a segment goes to the timestampOffset set before it, or
+                // right after the media appended before it.
+                Piece::Segment {
+                    level,
+                    index,
+                    start_s,
+                    end_s,
+                } if sequence_mode => {
+                    let at_s = timestamp_offset_s.or(self.sequence_end_s).unwrap_or(0.0);
+                    self.sequence_end_s = Some(at_s + (end_s - start_s));
+                    Piece::Segment {
                         level,
                         index,
-                        start_s: offset_s,
-                        end_s: offset_s + (end_s - start_s),
-                    },
-                    (piece, _) => piece,
+                        start_s: at_s,
+                        end_s: at_s + (end_s - start_s),
+                    }
                 }
-            }
+                piece => piece,
+            },
             Some((resource, Err(problem))) => {
                 let message =
                     format!("{request:?}: appended wrong bytes as {resource:?}: {problem}");
