@@ -128,6 +128,7 @@ impl Host {
             paused: false,
             seeking: false,
             ended: false,
+            tracks: Vec::new(),
         }));
         self.input(Input::Timer);
     }

@@ -106,7 +106,8 @@ impl Player {
         }
         let offset = self.live.as_ref().and_then(|l| l.offset_s).unwrap_or(0.0);
         snapshot.position_s -= offset;
-        for range in &mut snapshot.buffered {
+        let track_ranges = snapshot.tracks.iter_mut().flat_map(|t| &mut t.buffered);
+        for range in snapshot.buffered.iter_mut().chain(track_ranges) {
             range.start_s -= offset;
             range.end_s -= offset;
         }
