@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 
 use player_core::p2p::wire::PeerCommand;
-use player_core::player::{FetchOrder, FetchPurpose, RequestId};
+use player_core::player::{FetchOrder, FetchPurpose, RequestId, TrackId};
 use player_core::{Config, Event, Input, Instant, Output, Player};
 
 use super::body::Body;
 use super::clock::{secs, EventQueue};
 use super::log::{AppendRecord, FetchRecord, HttpEnd, Log};
-use super::media::{MediaConfig, MediaElement, Piece, SourceBufferOp};
+use super::media::{MediaConfig, MediaElement, Piece, SourceBufferOp, AUDIO_TRACK};
 use super::network::Network;
 use super::origin::{Content, HttpStep, Origin, Resource};
 use super::tracker::Tracker;
@@ -243,12 +243,13 @@ impl Host {
         self.feed(sh, now, outcome.input);
     }
 
-    /// The running SourceBuffer operation finished.
-    pub fn on_source_buffer(&mut self, sh: &mut Shared<'_>, now: Instant) {
-        let (input, op, next) = self.media.finish(now);
+    /// The running operation of `track`'s SourceBuffer finished.
+    pub fn on_source_buffer(&mut self, sh: &mut Shared<'_>, now: Instant, track: TrackId) {
+        let (input, op, next) = self.media.finish(now, track);
         if let Some(next) = next {
             let event = SimEvent::SourceBuffer {
                 viewer: self.viewer,
+                track,
             };
             sh.queue.push(next, event);
         }
@@ -310,9 +311,17 @@ impl Host {
             Output::ReleaseBody { request } => {
                 self.store.remove(&request);
             }
-            Output::CreateSourceBuffers { tracks } => self.log.source_buffers.extend(tracks),
+            Output::CreateSourceBuffers { tracks } => {
+                let ids: Vec<TrackId> = tracks.iter().map(|t| t.track).collect();
+                self.media.create_source_buffers(&ids);
+                self.log.source_buffers.extend(tracks);
+            }
             Output::SetDuration { duration_s } => self.media.duration_s = Some(duration_s),
-            Output::Append { request, keep, .. } => self.append(sh, now, request, keep),
+            Output::Append {
+                track,
+                request,
+                keep,
+            } => self.append(sh, now, track, request, keep),
             Output::Evict {
                 track,
                 start_s,
@@ -320,13 +329,15 @@ impl Host {
             } => {
                 let position_s = self.media.position_s;
                 self.log.evicts.push((now, start_s, end_s, position_s));
+                self.log.evict_tracks.push(track);
                 let op = SourceBufferOp::Evict {
                     track,
                     start_s,
                     end_s,
                 };
                 if let Some(done) = self.media.enqueue(now, op) {
-                    sh.queue.push(done, SimEvent::SourceBuffer { viewer });
+                    sh.queue
+                        .push(done, SimEvent::SourceBuffer { viewer, track });
                 }
             }
             Output::ChangeType { mime, .. } => self.log.change_types.push((now, mime)),
@@ -422,7 +433,14 @@ impl Host {
         }
     }
 
-    fn append(&mut self, sh: &mut Shared<'_>, now: Instant, request: RequestId, keep: bool) {
+    fn append(
+        &mut self,
+        sh: &mut Shared<'_>,
+        now: Instant,
+        track: TrackId,
+        request: RequestId,
+        keep: bool,
+    ) {
         let content = &sh.origin.content;
         let Some(stored) = self.store.get_mut(&request) else {
             let message = format!("Append of {request:?} whose body is not stored");
@@ -444,12 +462,22 @@ impl Host {
             // The media element reports bytes that are not media itself.
             None => Piece::Garbage,
         };
+        // The audio rendition's media goes to the audio SourceBuffer, nothing else does.
+        if let Piece::Init { level } | Piece::Segment { level, .. } = piece {
+            let audio = content.audio_level == Some(level);
+            if audio != (track == AUDIO_TRACK) {
+                let message = format!("{piece:?} appended to {track:?}");
+                self.violation(now, message);
+            }
+        }
         self.log.appends.push(AppendRecord {
             at: now,
             request,
+            track,
             piece,
         });
         let op = SourceBufferOp::Append {
+            track,
             request,
             piece,
             bytes,
@@ -457,6 +485,7 @@ impl Host {
         if let Some(done) = self.media.enqueue(now, op) {
             let event = SimEvent::SourceBuffer {
                 viewer: self.viewer,
+                track,
             };
             sh.queue.push(done, event);
         }
