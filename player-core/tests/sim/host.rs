@@ -462,8 +462,10 @@ impl Host {
             // The media element reports bytes that are not media itself.
             None => Piece::Garbage,
         };
-        // The audio rendition's media goes to the audio SourceBuffer, nothing else does.
-        if let Piece::Init { level } | Piece::Segment { level, .. } = piece {
+        // With an audio SourceBuffer, the audio rendition's media goes there and nothing else
+        // does (an audio-only variant plays alone on the first SourceBuffer).
+        let split = self.media.tracks().contains(&AUDIO_TRACK);
+        if let (true, Piece::Init { level } | Piece::Segment { level, .. }) = (split, piece) {
             let audio = content.audio_level == Some(level);
             if audio != (track == AUDIO_TRACK) {
                 let message = format!("{piece:?} appended to {track:?}");
