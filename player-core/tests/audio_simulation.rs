@@ -3,7 +3,8 @@
 //! two SourceBuffers. The scenarios: playback to the end with both tracks' buffers advancing
 //! in step and every segment of each fetched once; a level switch that keeps the audio; an
 //! audio segment that fails twice; QuotaExceededError evicting both tracks; an audio-only
-//! variant on one SourceBuffer; live streams with split audio refused clearly.
+//! variant on one SourceBuffer; live streams with split audio refused clearly; viewers sharing
+//! the video over P2P while each takes the audio from the origin.
 
 mod sim;
 
@@ -403,4 +404,49 @@ fn a_live_stream_with_split_audio_is_refused_clearly() {
         "{message}"
     );
     assert!(sim.log().appends.is_empty());
+}
+
+/// Three viewers joining 5 s apart: they share the video over P2P, and each takes the audio
+/// from the origin (audio swarms are future work), without a stall.
+#[test]
+fn viewers_share_the_video_and_take_the_audio_from_the_origin() {
+    let content = Content::vod_split_audio(DURATION_S, &[VIDEO_BPS], AUDIO_BPS);
+    let mut config = SwarmConfig::new(content, 3, 5.0);
+    // 8 times the bitrate of video and audio together (in bytes per second).
+    config.origin.bandwidth_bytes_per_s = VIDEO_BPS + AUDIO_BPS;
+    let mut sim = Sim::swarm(config);
+    let ended = sim.run_until_ended(300.0);
+    sim.print_figures("split audio swarm");
+    sim.unload_all();
+    sim.assert_clean();
+    assert!(ended, "not every viewer reached the end");
+    let audio = audio_level(&sim);
+    let mut peer_bytes = 0;
+    for viewer in 0..3 {
+        let figures = sim.figures(viewer);
+        assert_eq!(figures.stalls, 0, "viewer {viewer} stalled");
+        assert_eq!(
+            figures.segments, SEGMENTS,
+            "viewer {viewer}: video segments"
+        );
+        peer_bytes += figures.peer_bytes;
+        let log = &sim.hosts[viewer].log;
+        for index in 0..SEGMENTS {
+            let resource = Resource::Segment {
+                level: audio,
+                index,
+            };
+            assert_eq!(
+                log.fetches_of(resource).len(),
+                1,
+                "viewer {viewer}: {resource:?} over HTTP"
+            );
+        }
+        assert!(
+            log.errors().is_empty(),
+            "viewer {viewer}: {:?}",
+            log.errors()
+        );
+    }
+    assert!(peer_bytes > 0, "no video came from peers");
 }
