@@ -229,14 +229,14 @@ impl Player {
         });
     }
 
-    /// The slot of a failed audio request and its name for the error message.
-    pub(super) fn audio_failure_slot(&mut self, kind: RequestKind) -> Option<(&mut Slot, String)> {
+    /// The slot an audio request belongs to, and its name for error messages.
+    pub(super) fn audio_slot_of_kind(&mut self, kind: RequestKind) -> Option<(&mut Slot, String)> {
         self.audio.as_mut()?.slot_of_kind(kind)
     }
 
     /// An audio init segment or segment arrived.
     pub(super) fn on_audio_media_done(&mut self, request: RequestId, kind: RequestKind) {
-        let Some((slot, _)) = self.audio_failure_slot(kind) else {
+        let Some((slot, _)) = self.audio_slot_of_kind(kind) else {
             return;
         };
         *slot = Slot::Fetched { request };
@@ -362,7 +362,7 @@ impl Player {
             _ => unreachable!("audio media requests only"),
         };
         let request = self.new_request(kind, range.is_some());
-        if let Some((slot, _)) = self.audio_failure_slot(kind) {
+        if let Some((slot, _)) = self.audio_slot_of_kind(kind) {
             *slot = Slot::Fetching {
                 request,
                 failed_attempts,

@@ -568,7 +568,7 @@ impl Player {
         let now = self.now;
         let retry = self.config.retry.clone();
         let (slot, what) = match (kind, self.stream.as_mut(), self.playlist_load.as_mut()) {
-            (kind, _, _) if kind.is_audio() => match self.audio_failure_slot(kind) {
+            (kind, _, _) if kind.is_audio() => match self.audio_slot_of_kind(kind) {
                 Some(found) => found,
                 None => return,
             },
