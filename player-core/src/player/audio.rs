@@ -11,9 +11,11 @@
 //!   the video's; AAC-LC is assumed when no audio codec is listed.
 //! - **Fetching**: the init segment and the segments over HTTP, for the same forward window
 //!   (by time) as the video, with the same retry policy and within the same concurrency
-//!   limit; the audio goes first whenever it is loaded no further ahead than the video, so
-//!   that neither track holds the other back. Counted in the HTTP statistics and in the
-//!   origin's throughput measurement like the video.
+//!   limit. The audio goes first whenever it is loaded no further ahead than the video, and
+//!   it is never fetched beyond the video segments loaded or being loaded (the segment at the
+//!   playhead aside): neither track holds the other back, and the two buffers stay within
+//!   about a segment of each other. Counted in the HTTP statistics and in the origin's
+//!   throughput measurement like the video.
 //! - **Buffer**: each lane reads its own SourceBuffer's ranges (the element's are the
 //!   intersection, which ends where the lagging track ends) to notice evictions. A
 //!   QuotaExceededError on either track evicts played media of both; the stream ends once

@@ -922,23 +922,35 @@ impl Player {
         for request in unneeded_peer_downloads {
             self.cancel_peer_download(request);
         }
-        // The audio is fetched no further than the video is loaded (beyond the segment at the
-        // playhead): audio the video cannot play with yet would only take the connection
-        // from it, and the two buffers stay within a segment of each other. The track loaded
-        // less far ahead goes first (audio is small: it goes first on a tie).
-        let audio_target_s = target_s.min(ahead_s);
+        // The audio is fetched no further ahead than the video is loaded or loading (beyond
+        // the segment at the playhead): audio the video cannot play with yet would only take
+        // the connection from it, and the two buffers stay within about a segment of each
+        // other. The track loaded less far ahead goes first (audio is small: it goes first
+        // on a tie).
+        let video_first = window.start;
         let audio_lags = self
             .audio_loaded_ahead_s(position_s, target_s)
             .is_some_and(|audio_s| audio_s <= ahead_s);
         if audio_lags {
-            self.schedule_audio_fetches(position_s, audio_target_s);
+            let audio_target_s = self.video_requested_ahead_s(position_s, video_first);
+            self.schedule_audio_fetches(position_s, audio_target_s.min(target_s));
         }
         if self.swarm_active() {
             self.schedule_with_peers(window, position_s, thin_buffer);
         } else {
             self.schedule_http_fetches(window, thin_buffer);
         }
-        self.schedule_audio_fetches(position_s, audio_target_s);
+        let audio_target_s = self.video_requested_ahead_s(position_s, video_first);
+        self.schedule_audio_fetches(position_s, audio_target_s.min(target_s));
+    }
+
+    /// Seconds of video loaded or being downloaded contiguously ahead of the playhead.
+    fn video_requested_ahead_s(&self, position_s: f64, first: usize) -> f64 {
+        self.stream.as_ref().map_or(0.0, |stream| {
+            stream
+                .slots
+                .requested_ahead_s(&stream.playlist, position_s, first)
+        })
     }
 
     /// Starts HTTP downloads of the video for the window, nearest first.
