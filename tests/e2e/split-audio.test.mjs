@@ -24,6 +24,8 @@ const TEST_TIMEOUT_MS = 240_000;
 const SPLIT_MASTER = '/media/vod-split/master.m3u8';
 const AUDIO_PLAYLIST = '/media/vod-split/audio.m3u8';
 const PLAY_S = 15;
+// Seconds of playback during which the forward buffer fills (see the in-step check).
+const FILL_S = 2;
 
 let server;
 
@@ -170,8 +172,10 @@ test(
       assert.ok(last.tracks.every((track) => track.attached), 'a SourceBuffer is not in its MediaSource');
 
       // Both SourceBuffers' ranges at the playhead advance, and stay within a segment of each
-      // other: whenever neither SourceBuffer is busy appending (a sample taken in the middle
-      // of an append sees part of a segment, and the video's take longer than the audio's).
+      // other once the forward buffer has filled: the first FILL_S of playback are left out
+      // (the local server fills 30 s of buffer in about a second, in a burst where the video's
+      // slower downloads and appends trail the audio's by up to two segments), and so are
+      // samples taken while a SourceBuffer is appending (they see part of a segment).
       const both = (s) => endAt(s.tracks[video].buffered, s.t) !== null && endAt(s.tracks[audioTrack].buffered, s.t) !== null;
       const ends = samples.filter(both).map((s) => ({
         t: s.t,
@@ -181,7 +185,9 @@ test(
         settled: !s.tracks[video].updating && !s.tracks[audioTrack].updating,
       }));
       assert.ok(ends.length >= 40, `only ${ends.length} samples with both tracks buffered at the playhead`);
-      const settled = ends.filter((e) => e.settled);
+      const steady = ends.filter((e) => e.t >= ends[0].t + FILL_S);
+      const settled = steady.filter((e) => e.settled);
+      const filling = ends.filter((e) => e.t < ends[0].t + FILL_S);
       const first = ends[0];
       const final = ends[ends.length - 1];
       const gap = (list) => Math.max(...list.map((e) => Math.abs(e.video - e.audio)));
@@ -192,7 +198,8 @@ test(
       );
       t.diagnostic(
         `largest gap between the buffered ends: ${gap(settled).toFixed(3)} s over ${settled.length} samples with both ` +
-          `SourceBuffers idle, ${gap(ends).toFixed(3)} s over all ${ends.length} (segment ${segmentS} s)`,
+          `SourceBuffers idle after the first ${FILL_S} s, ${gap(steady).toFixed(3)} s over all ${steady.length} after them, ` +
+          `${gap(filling).toFixed(3)} s over the ${filling.length} in them (segment ${segmentS} s)`,
       );
       const gaps = ends.filter((_, i) => i % 5 === 0 || !ends[i].settled);
       t.diagnostic(
@@ -224,8 +231,13 @@ test(
       const audioRanges = log.filter((r) => r.path === audioPath).map((r) => ({ start: rangeStart(r.range), status: r.status }));
       t.diagnostic(`audio file requests: ${audioRanges.length} (${audioRanges.filter((r) => r.status === 206).length} answered 206)`);
       assert.ok(audioRanges.length >= 4 && audioRanges.every((r) => r.status === 206), show(audioRanges));
-      const starts = audioRanges.map((r) => r.start);
-      assert.equal(new Set(starts).size, starts.length, `an audio byte range was fetched twice: ${starts}`);
+      // No byte range of either track was fetched twice (each lane reads its own
+      // SourceBuffer's ranges, so the other track lagging is no eviction).
+      const media = log.filter((r) => r.path.startsWith('/media/vod-split/') && r.path.endsWith('.mp4'));
+      const keys = media.map((r) => `${r.path}@${rangeStart(r.range)}`);
+      const twice = keys.filter((k, i) => keys.indexOf(k) !== i);
+      t.diagnostic(`media requests: ${media.length}, fetched twice: ${JSON.stringify(twice)}`);
+      assert.deepEqual(twice, [], 'byte ranges fetched twice');
       assert.ok(gap(settled) <= segmentS + 0.25, `the tracks' buffers were ${gap(settled).toFixed(3)} s apart: ${show(settled)}`);
       await saveScreenshot(session.page, 'split-audio');
     } catch (err) {
