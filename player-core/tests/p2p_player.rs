@@ -129,6 +129,7 @@ impl Host {
             seeking: false,
             ended: false,
             playback_rate: 1.0,
+            tracks: Vec::new(),
         }));
         self.input(Input::Timer);
     }

@@ -278,7 +278,24 @@ export class Player extends EventTarget {
       seeking: video.seeking,
       ended: video.ended,
       playbackRate: video.playbackRate,
+      tracks: this.trackRanges(),
     };
+  }
+
+  /**
+   * Each SourceBuffer's own buffered ranges: with separate audio the element's `buffered` is
+   * their intersection, which ends where the lagging track ends.
+   */
+  trackRanges() {
+    const tracks = [];
+    for (const [track, queue] of this.queues) {
+      try {
+        tracks.push({ track, buffered: bufferedRanges(queue.sourceBuffer.buffered) });
+      } catch {
+        // The SourceBuffer left its MediaSource (closed): it holds nothing any more.
+      }
+    }
+    return tracks;
   }
 
   flush() {
@@ -438,12 +455,14 @@ export class Player extends EventTarget {
     }
   }
 
+  /** One SourceBuffer per track (the video, and a separate audio rendition's), all at once. */
   createSourceBuffers(tracks) {
+    const unsupported = tracks.find(({ mime }) => !MediaSource.isTypeSupported(mime));
+    if (unsupported) {
+      this.emit('error', { code: 'unsupported', message: `this browser cannot play ${unsupported.mime}`, fatal: true });
+      return;
+    }
     for (const { track, mime, sequenceMode } of tracks) {
-      if (!MediaSource.isTypeSupported(mime)) {
-        this.emit('error', { code: 'unsupported', message: `this browser cannot play ${mime}`, fatal: true });
-        return;
-      }
       const sourceBuffer = this.mediaSource.addSourceBuffer(mime);
       // Sequence mode: segments land at the timestampOffset each append sets (live streams).
       if (sequenceMode) sourceBuffer.mode = 'sequence';
@@ -509,6 +528,7 @@ export class Player extends EventTarget {
     });
   }
 
+  /** `endOfStream()` once every SourceBuffer's queue has run out (it throws while one updates). */
   endOfStream() {
     const queues = [...this.queues.values()];
     const tryEnd = () => {

@@ -14,8 +14,9 @@ use serde::{Deserialize, Serialize};
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(transparent))]
 pub struct RequestId(pub u32);
 
-/// One SourceBuffer of the media element.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// One SourceBuffer of the media element: `TrackId(0)` carries the video (or everything, when
+/// the variant's audio is muxed in), `TrackId(1)` a separate audio rendition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[cfg_attr(feature = "serde", derive(Serialize, Deserialize), serde(transparent))]
 pub struct TrackId(pub u32);
 
@@ -28,6 +29,7 @@ pub struct TrackId(pub u32);
 )]
 pub struct MediaSnapshot {
     pub position_s: f64,
+    /// The element's buffered ranges: the intersection of every SourceBuffer's.
     pub buffered: Vec<TimeRange>,
     pub paused: bool,
     pub seeking: bool,
@@ -35,6 +37,10 @@ pub struct MediaSnapshot {
     /// `playbackRate`: media seconds played per second (0 until the host reports it, read
     /// as 1).
     pub playback_rate: f64,
+    /// Each SourceBuffer's own buffered ranges, when the host reports them. With separate
+    /// audio the element's ranges end where the lagging track ends, so what a track holds
+    /// must be read here (an empty list: only the element's ranges are known).
+    pub tracks: Vec<TrackBuffered>,
 }
 
 impl MediaSnapshot {
@@ -47,6 +53,26 @@ impl MediaSnapshot {
         };
         media_s / rate
     }
+
+    /// The buffered ranges of `track`'s SourceBuffer when reported, else the element's.
+    pub fn track_buffered(&self, track: TrackId) -> &[TimeRange] {
+        self.tracks
+            .iter()
+            .find(|t| t.track == track)
+            .map_or(&self.buffered, |t| &t.buffered)
+    }
+}
+
+/// What one SourceBuffer holds (`SourceBuffer.buffered`).
+#[derive(Debug, Clone, PartialEq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(Deserialize),
+    serde(default, rename_all = "camelCase")
+)]
+pub struct TrackBuffered {
+    pub track: TrackId,
+    pub buffered: Vec<TimeRange>,
 }
 
 /// A fact the host reports. Every input is handed over together with the time it happened.

@@ -258,13 +258,12 @@ impl Player {
         let appending = |slot: &Slot| matches!(slot, Slot::Appending { .. });
         let draining =
             stream.slots.segments.iter().any(appending) || stream.slots.inits.iter().any(appending);
-        if !ready || draining || self.evicting {
+        if !ready || draining || self.evicting() {
             return;
         }
         let pending = self.levels.pending.take().expect("checked above");
         let playlist = pending.playlist.expect("checked above");
-        let codecs = self.variants[pending.level].codecs.as_deref();
-        let mime = match media::mime_type(codecs, &playlist) {
+        let mime = match self.video_mime(pending.level, &playlist) {
             Ok(mime) => mime,
             Err(message) => return self.fail(super::ErrorKind::Unsupported, message),
         };
@@ -289,12 +288,15 @@ impl Player {
                 slots.inits[init] = Slot::Appended;
             }
         }
+        // The video's own SourceBuffer says what it holds: with separate audio the element's
+        // ranges stop where the audio does.
+        let buffered = self.snapshot.track_buffered(MAIN_TRACK);
         if self.source_buffers_created {
-            slots.adopt_buffered(&playlist, &self.snapshot.buffered, keep_until_s);
+            slots.adopt_buffered(&playlist, buffered, keep_until_s);
         }
-        let buffered_end_s = self.snapshot.buffered.last().map_or(0.0, |r| r.end_s);
+        let buffered_end_s = buffered.last().map_or(0.0, |r| r.end_s);
         if self.source_buffers_created && buffered_end_s > keep_until_s {
-            self.evicting = true;
+            self.evictions_pending += 1;
             self.outputs.push_back(Output::Evict {
                 track: MAIN_TRACK,
                 start_s: keep_until_s,

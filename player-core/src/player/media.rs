@@ -39,13 +39,55 @@ const DEFAULT_CODECS: &str = "avc1.42E01E,mp4a.40.2";
 
 const AUDIO_CODEC_PREFIXES: &[&str] = &["mp4a", "ac-3", "ec-3", "opus", "flac", "mp3"];
 
+/// The audio codec of a separate audio rendition whose variant's CODECS names none: AAC-LC,
+/// what PeerTube and nearly every HLS packager produce.
+const DEFAULT_AUDIO_CODECS: &str = "mp4a.40.2";
+
+fn is_audio_codec(codec: &str) -> bool {
+    AUDIO_CODEC_PREFIXES
+        .iter()
+        .any(|p| codec.trim().starts_with(p))
+}
+
+/// Whether a variant declares audio codecs only: it plays alone, as audio, on one
+/// SourceBuffer (a separate audio rendition would only duplicate it).
+pub(super) fn is_audio_only(codecs: Option<&str>) -> bool {
+    codecs.is_some_and(|c| {
+        let mut codecs = c.split(',').map(str::trim).filter(|c| !c.is_empty());
+        codecs.clone().next().is_some() && codecs.all(is_audio_codec)
+    })
+}
+
+/// A variant's CODECS split between its video SourceBuffer and the SourceBuffer of a
+/// separate audio rendition: `(video, audio)`. RFC 8216 4.3.4.2 has CODECS list every codec
+/// of the variant, the audio rendition's included; when it names no audio codec, AAC-LC is
+/// assumed, and without any CODECS the usual H.264 + AAC-LC pair.
+pub(super) fn split_codecs(codecs: Option<&str>) -> (String, String) {
+    let codecs = codecs.unwrap_or(DEFAULT_CODECS);
+    let (audio, video): (Vec<&str>, Vec<&str>) = codecs
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .partition(|c| is_audio_codec(c));
+    let video = if video.is_empty() {
+        let (default_video, _) = split_codecs(Some(DEFAULT_CODECS));
+        default_video
+    } else {
+        video.join(",")
+    };
+    let audio = if audio.is_empty() {
+        DEFAULT_AUDIO_CODECS.to_owned()
+    } else {
+        audio.join(",")
+    };
+    (video, audio)
+}
+
 /// MIME type for `MediaSource.addSourceBuffer`, from the declared codecs and the container
 /// the segment URIs point at.
 pub(super) fn mime_type(codecs: Option<&str>, playlist: &MediaPlaylist) -> Result<String, String> {
     let codecs = codecs.unwrap_or(DEFAULT_CODECS).trim();
-    let audio_only = codecs
-        .split(',')
-        .all(|c| AUDIO_CODEC_PREFIXES.iter().any(|p| c.trim().starts_with(p)));
+    let audio_only = codecs.split(',').all(is_audio_codec);
     let first_uri = playlist.segments.first().map_or("", |s| s.uri.as_str());
     let path = first_uri
         .split(['?', '#'])
@@ -142,6 +184,33 @@ mod tests {
         );
         let odd = media("#EXTINF:4,\nseg.aac\n#EXT-X-ENDLIST\n");
         assert!(mime_type(None, &odd).is_err());
+    }
+
+    #[test]
+    fn codecs_split_between_video_and_audio() {
+        let split = |c: Option<&str>| {
+            let (video, audio) = split_codecs(c);
+            (video, audio)
+        };
+        assert_eq!(
+            split(Some("avc1.64001f,mp4a.40.2")),
+            ("avc1.64001f".into(), "mp4a.40.2".into())
+        );
+        assert_eq!(
+            split(Some(" mp4a.40.5 , avc1.4d401f, ec-3")),
+            ("avc1.4d401f".into(), "mp4a.40.5,ec-3".into())
+        );
+        // No audio codec named: AAC-LC is assumed for the rendition.
+        assert_eq!(
+            split(Some("avc1.64001e")),
+            ("avc1.64001e".into(), "mp4a.40.2".into())
+        );
+        assert_eq!(split(None), ("avc1.42E01E".into(), "mp4a.40.2".into()));
+        assert!(is_audio_only(Some("mp4a.40.2")));
+        assert!(is_audio_only(Some("opus, mp4a.40.2")));
+        assert!(!is_audio_only(Some("avc1.64001f,mp4a.40.2")));
+        assert!(!is_audio_only(Some("")));
+        assert!(!is_audio_only(None));
     }
 
     #[test]

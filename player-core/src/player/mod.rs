@@ -4,6 +4,7 @@
 //! Drive it with [`Player::handle_input`] and drain [`Player::poll_output`] until it returns
 //! [`Output::Timeout`].
 
+mod audio;
 mod io;
 mod levels;
 mod live;
@@ -14,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use io::{
     Bytes, ErrorKind, Event, FetchOrder, FetchPurpose, Input, LevelInfo, MediaSnapshot, Output,
-    RequestId, SegmentSource, Stats, TrackId, TrackSpec,
+    RequestId, SegmentSource, Stats, TrackBuffered, TrackId, TrackSpec,
 };
 
 use crate::config::Config;
@@ -38,7 +39,8 @@ const START_RESEEK_INTERVAL: Duration = Duration::from_millis(500);
 /// How long appends wait after a QuotaExceededError when nothing can be evicted yet.
 const QUOTA_WAIT: Duration = Duration::from_secs(1);
 
-/// The one track used until separate audio renditions arrive.
+/// The SourceBuffer of the level being played: its video, or all of its media when the
+/// audio is not a separate rendition (audio.rs has the other track).
 const MAIN_TRACK: TrackId = TrackId(0);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,12 +50,30 @@ enum RequestKind {
     LiveReload,
     Init(usize),
     Segment(usize),
+    /// The media playlist of the separate audio rendition (audio.rs).
+    AudioPlaylist,
+    AudioInit(usize),
+    AudioSegment(usize),
 }
 
 impl RequestKind {
     /// Media bytes (init segments and segments), as opposed to playlists.
     fn is_media(self) -> bool {
-        matches!(self, RequestKind::Init(_) | RequestKind::Segment(_))
+        matches!(
+            self,
+            RequestKind::Init(_)
+                | RequestKind::Segment(_)
+                | RequestKind::AudioInit(_)
+                | RequestKind::AudioSegment(_)
+        )
+    }
+
+    /// A request of the separate audio rendition.
+    fn is_audio(self) -> bool {
+        matches!(
+            self,
+            RequestKind::AudioPlaylist | RequestKind::AudioInit(_) | RequestKind::AudioSegment(_)
+        )
     }
 }
 
@@ -131,11 +151,14 @@ pub struct Player {
     playlist_load: Option<PlaylistLoad>,
     variants: Vec<Variant>,
     stream: Option<Stream>,
+    /// The separate audio rendition played beside the level, if the variant has one.
+    audio: Option<audio::AudioLane>,
     /// Start position not yet reached by the media element (with media there to play).
     pending_start_s: Option<f64>,
     /// When the start position was last sought again (see `position_s`).
     start_reseek_at: Option<Instant>,
-    evicting: bool,
+    /// Evictions ordered and not yet done (one per SourceBuffer at most).
+    evictions_pending: u32,
     appends_blocked_until: Option<Instant>,
     /// After a QuotaExceededError, appends go one at a time until one succeeds, so a full
     /// buffer costs one failed append per wait, not one per pending segment.
@@ -191,9 +214,10 @@ impl Player {
             playlist_load: None,
             variants: Vec::new(),
             stream: None,
+            audio: None,
             pending_start_s: None,
             start_reseek_at: None,
-            evicting: false,
+            evictions_pending: 0,
             appends_blocked_until: None,
             appends_one_at_a_time: false,
             forward_target_cap_s: None,
@@ -278,7 +302,9 @@ impl Player {
                 quota_exceeded,
                 message,
             } => self.on_append_failed(request, quota_exceeded, &message),
-            Input::EvictDone { .. } => self.evicting = false,
+            Input::EvictDone { .. } => {
+                self.evictions_pending = self.evictions_pending.saturating_sub(1)
+            }
             Input::Timer => self.handle_tracker_timer(),
             Input::SetLevel { level, smooth } => self.set_level(level, smooth),
             Input::PlayerSize { height_px, .. } => self.player_height_px = Some(height_px),
@@ -288,6 +314,9 @@ impl Player {
     }
 
     fn on_append_done(&mut self, request: RequestId) {
+        if self.on_audio_append_done(request) {
+            return;
+        }
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
@@ -433,6 +462,10 @@ impl Player {
         match in_flight.kind {
             RequestKind::Playlist => self.on_playlist(text.unwrap_or_default()),
             RequestKind::LiveReload => self.on_live_reload(text.unwrap_or_default()),
+            RequestKind::AudioPlaylist => self.on_audio_playlist(text.unwrap_or_default()),
+            RequestKind::AudioInit(_) | RequestKind::AudioSegment(_) => {
+                self.on_audio_media_done(request, in_flight.kind)
+            }
             RequestKind::Init(_) | RequestKind::Segment(_) => {
                 let Some(stream) = self.stream.as_mut() else {
                     return;
@@ -480,6 +513,8 @@ impl Player {
                 let levels = self.variants.iter().map(level_info).collect();
                 self.event(Event::Levels { levels });
                 let level = media::choose_start_level(&self.variants, &self.config);
+                self.audio =
+                    audio::AudioLane::for_variant(&self.variants[level], &multivariant.renditions);
                 let url = self.variants[level].uri.clone();
                 let role = PlaylistRole::Level(level);
                 self.playlist_load = Some(PlaylistLoad {
@@ -515,8 +550,10 @@ impl Player {
         if let Err(message) = media::check_playable(&playlist) {
             return self.fail(ErrorKind::Unsupported, message);
         }
-        let codecs = self.variants.get(level).and_then(|v| v.codecs.as_deref());
-        let mime = match media::mime_type(codecs, &playlist) {
+        if self.refuse_live_split_audio(&playlist) {
+            return;
+        }
+        let mime = match self.video_mime(level, &playlist) {
             Ok(mime) => mime,
             Err(message) => return self.fail(ErrorKind::Unsupported, message),
         };
@@ -541,6 +578,10 @@ impl Player {
         let now = self.now;
         let retry = self.config.retry.clone();
         let (slot, what) = match (kind, self.stream.as_mut(), self.playlist_load.as_mut()) {
+            (kind, _, _) if kind.is_audio() => match self.audio_slot_of_kind(kind) {
+                Some(found) => found,
+                None => return,
+            },
             (RequestKind::Playlist, _, Some(load)) => {
                 (&mut load.slot, format!("playlist {}", load.url))
             }
@@ -579,7 +620,7 @@ impl Player {
                     failed_attempts: failed_attempts + 1,
                 };
                 let kind = match kind {
-                    RequestKind::Playlist => ErrorKind::PlaylistLoad,
+                    RequestKind::Playlist | RequestKind::AudioPlaylist => ErrorKind::PlaylistLoad,
                     _ => ErrorKind::SegmentLoad,
                 };
                 let tries = failed_attempts + 1;
@@ -592,11 +633,14 @@ impl Player {
     }
 
     fn on_append_failed(&mut self, request: RequestId, quota_exceeded: bool, message: &str) {
-        let Some(slot) = self
+        let video_slot = self
             .stream
             .as_mut()
-            .and_then(|s| s.slots.find_request(request))
-        else {
+            .and_then(|s| s.slots.find_request(request));
+        let Some(slot) = (match video_slot {
+            Some(slot) => Some(slot),
+            None => self.audio_slot_of_request(request),
+        }) else {
             return;
         };
         if !quota_exceeded {
@@ -620,6 +664,7 @@ impl Player {
 
     /// Answers QuotaExceededError: drop media already played, keeping a little for small
     /// backward seeks; if there is none to drop, wait for playback to consume the buffer.
+    /// With separate audio both SourceBuffers are evicted: either may be the one that is full.
     fn free_space_behind_playhead(&mut self) {
         // Evicting less than a segment's worth frees too little for the next append, which
         // would fail again at once: wait for playback to consume more instead.
@@ -639,9 +684,11 @@ impl Player {
         }
     }
 
-    /// Evicts the segments that end more than `keep_s` before the playhead, if that is at
-    /// least a segment's worth and no eviction is under way; returns whether it did.
+    /// Evicts the segments that end more than `keep_s` before the playhead (from every
+    /// SourceBuffer), if that is at least a segment's worth and no eviction is under way;
+    /// returns whether it did.
     fn evict_played_media(&mut self, keep_s: f64) -> bool {
+        let evicting = self.evicting();
         let Some(stream) = self.stream.as_mut() else {
             return false;
         };
@@ -655,13 +702,18 @@ impl Player {
         else {
             return false;
         };
+        // The earliest media any SourceBuffer holds (the element's ranges start where the
+        // last track starts).
         let first_buffered = self
             .snapshot
-            .buffered
-            .first()
-            .map_or(f64::INFINITY, |r| r.start_s);
+            .tracks
+            .iter()
+            .filter_map(|t| t.buffered.first())
+            .chain(self.snapshot.buffered.first())
+            .map(|r| r.start_s)
+            .fold(f64::INFINITY, f64::min);
         let worth_evicting = evict_end - first_buffered >= stream.playlist.target_duration_s;
-        if !worth_evicting || self.evicting {
+        if !worth_evicting || evicting {
             return false;
         }
         for (slot, segment) in stream
@@ -674,13 +726,26 @@ impl Player {
                 *slot = Slot::NEW;
             }
         }
-        self.evicting = true;
-        self.outputs.push_back(Output::Evict {
-            track: MAIN_TRACK,
-            start_s: 0.0,
-            end_s: evict_end,
-        });
+        let audio = self.release_audio_before(evict_end);
+        let tracks = if audio {
+            vec![MAIN_TRACK, audio::AUDIO_TRACK]
+        } else {
+            vec![MAIN_TRACK]
+        };
+        for track in tracks {
+            self.evictions_pending += 1;
+            self.outputs.push_back(Output::Evict {
+                track,
+                start_s: 0.0,
+                end_s: evict_end,
+            });
+        }
         true
+    }
+
+    /// Whether an eviction is under way: what the buffer holds is about to change.
+    fn evicting(&self) -> bool {
+        self.evictions_pending > 0
     }
 
     fn fail(&mut self, kind: ErrorKind, message: String) {
@@ -748,6 +813,10 @@ impl Player {
             return;
         }
         self.load_playlist_if_due();
+        self.load_audio_playlist_if_due();
+        if self.stopped {
+            return;
+        }
         if self.http_media_in_flight() == 0 {
             self.http_pipe.idle();
         }
@@ -824,12 +893,17 @@ impl Player {
         let Some(stream) = self.stream.as_ref() else {
             return;
         };
+        if self.audio_pending() {
+            // Both SourceBuffers are created at once: MSE wants them all before media flows.
+            return;
+        }
         self.source_buffers_created = true;
-        let tracks = vec![TrackSpec {
+        let mut tracks = vec![TrackSpec {
             track: MAIN_TRACK,
             mime: stream.mime.clone(),
             sequence_mode: self.live.is_some(),
         }];
+        tracks.extend(self.audio_track_spec());
         let duration_s = stream.playlist.duration_s();
         self.outputs
             .push_back(Output::CreateSourceBuffers { tracks });
@@ -846,22 +920,27 @@ impl Player {
     fn schedule_fetches(&mut self, position_s: f64) {
         let now = self.now;
         let target_s = self.forward_target_s();
-        let max_concurrent = self.config.max_concurrent_http.max(1);
-        if self.evicting {
+        if self.evicting() {
             // The buffer is about to change (a level switch replaces the media ahead): what
             // to fetch is clear once the eviction is done.
             return;
         }
         let first_fetchable = self.first_fetchable();
+        let release = self.source_buffers_created && self.snapshot_is_fresh;
+        self.snapshot_is_fresh = false;
+        if release {
+            self.release_evicted_audio();
+        }
+        self.prune_audio_fetches(position_s, target_s);
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        if self.source_buffers_created && self.snapshot_is_fresh {
-            stream
-                .slots
-                .release_evicted(&stream.playlist, &self.snapshot.buffered);
+        if release {
+            // Each lane reads its own SourceBuffer: the element's ranges end where the
+            // lagging track ends, which is no eviction of the other.
+            let buffered = self.snapshot.track_buffered(MAIN_TRACK);
+            stream.slots.release_evicted(&stream.playlist, buffered);
         }
-        self.snapshot_is_fresh = false;
         let window = SlotTable::window(&stream.playlist, position_s, target_s);
         // Live segments that left the server's window cannot be fetched any more.
         let window = window.start.max(first_fetchable)..window.end;
@@ -895,9 +974,40 @@ impl Player {
         for request in unneeded_peer_downloads {
             self.cancel_peer_download(request);
         }
-        if self.swarm_active() {
-            return self.schedule_with_peers(window, position_s, thin_buffer);
+        // The audio is fetched no further ahead than the video is loaded or loading (beyond
+        // the segment at the playhead): audio the video cannot play with yet would only take
+        // the connection from it, and the two buffers stay within about a segment of each
+        // other. The track loaded less far ahead goes first (audio is small: it goes first
+        // on a tie).
+        let video_first = window.start;
+        let audio_lags = self
+            .audio_loaded_ahead_s(position_s, target_s)
+            .is_some_and(|audio_s| audio_s <= ahead_s);
+        if audio_lags {
+            let audio_target_s = self.video_requested_ahead_s(position_s, video_first);
+            self.schedule_audio_fetches(position_s, audio_target_s.min(target_s));
         }
+        if self.swarm_active() {
+            self.schedule_with_peers(window, position_s, thin_buffer);
+        } else {
+            self.schedule_http_fetches(window, thin_buffer);
+        }
+        let audio_target_s = self.video_requested_ahead_s(position_s, video_first);
+        self.schedule_audio_fetches(position_s, audio_target_s.min(target_s));
+    }
+
+    /// Seconds of video loaded or being downloaded contiguously ahead of the playhead.
+    fn video_requested_ahead_s(&self, position_s: f64, first: usize) -> f64 {
+        self.stream.as_ref().map_or(0.0, |stream| {
+            stream
+                .slots
+                .requested_ahead_s(&stream.playlist, position_s, first)
+        })
+    }
+
+    /// Starts HTTP downloads of the video for the window, nearest first.
+    fn schedule_http_fetches(&mut self, window: std::ops::Range<usize>, thin_buffer: bool) {
+        let max_concurrent = self.config.max_concurrent_http.max(1);
         for index in window {
             if self.http_media_in_flight() >= max_concurrent {
                 break;
@@ -949,8 +1059,12 @@ impl Player {
                     FetchPurpose::MediaSegment,
                 )
             }
-            RequestKind::Playlist | RequestKind::LiveReload => {
-                unreachable!("playlists are loaded by load_playlist_if_due and live.rs")
+            RequestKind::Playlist
+            | RequestKind::LiveReload
+            | RequestKind::AudioPlaylist
+            | RequestKind::AudioInit(_)
+            | RequestKind::AudioSegment(_) => {
+                unreachable!("playlists are loaded elsewhere, audio by audio.rs")
             }
         };
         let request = self.new_request(kind, range.is_some());
@@ -971,7 +1085,7 @@ impl Player {
 
     /// Hands fetched media to the SourceBuffer, each segment after its init segment.
     fn schedule_appends(&mut self) {
-        if !self.source_buffers_created || self.evicting || self.switch_pending() {
+        if !self.source_buffers_created || self.evicting() || self.switch_pending() {
             return;
         }
         if let Some(until) = self.appends_blocked_until {
@@ -981,11 +1095,14 @@ impl Player {
             self.appends_blocked_until = None;
         }
         let keep = self.keep_for_peers();
+        let audio_appending = self.audio_appending();
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
         let appending = |slot: &Slot| matches!(slot, Slot::Appending { .. });
-        if self.appends_one_at_a_time && stream.slots.segments.iter().any(appending) {
+        if self.appends_one_at_a_time
+            && (audio_appending || stream.slots.segments.iter().any(appending))
+        {
             return;
         }
         let mut orders = Vec::new();
@@ -1037,7 +1154,12 @@ impl Player {
             }
             stream.slots.segments[index] = Slot::Appending { request };
         }
+        let video_appends = orders.iter().any(|o| matches!(o, Output::Append { .. }));
         self.outputs.extend(orders);
+        // After a QuotaExceededError one append at a time, whichever track it is for.
+        if !(self.appends_one_at_a_time && video_appends) {
+            self.schedule_audio_appends(self.appends_one_at_a_time);
+        }
     }
 
     /// Jumps a small hole in the buffer that would otherwise stall playback forever, but only
@@ -1050,7 +1172,10 @@ impl Player {
         let Some(index) = stream.playlist.segment_index_at(position_s) else {
             return;
         };
-        if stream.slots.segments[index] != Slot::Appended || self.pending_start_s.is_some() {
+        if stream.slots.segments[index] != Slot::Appended
+            || !self.audio_appended_at(position_s)
+            || self.pending_start_s.is_some()
+        {
             return;
         }
         let buffered = &self.snapshot.buffered;
@@ -1070,10 +1195,12 @@ impl Player {
         let Some(first) = stream.playlist.segment_index_at(position_s) else {
             return;
         };
+        // With separate audio, both tracks must hold everything to the end.
         let complete = stream.playlist.ended
             && stream.slots.segments[first..]
                 .iter()
-                .all(|s| *s == Slot::Appended);
+                .all(|s| *s == Slot::Appended)
+            && self.audio_complete(position_s);
         if complete && !self.end_of_stream_sent {
             self.end_of_stream_sent = true;
             self.outputs.push_back(Output::EndOfStream);
@@ -1102,6 +1229,7 @@ impl Player {
         deadlines
             .chain(playlist_retry)
             .chain(slot_retries)
+            .chain(self.audio_retry_at())
             .chain(self.appends_blocked_until)
             .chain(tick)
             .chain(self.tracker_timeout())
@@ -1116,8 +1244,12 @@ fn media_slot(slots: &mut SlotTable, kind: RequestKind) -> &mut Slot {
     match kind {
         RequestKind::Init(index) => &mut slots.inits[index],
         RequestKind::Segment(index) => &mut slots.segments[index],
-        RequestKind::Playlist | RequestKind::LiveReload => {
-            unreachable!("playlists have no media slot")
+        RequestKind::Playlist
+        | RequestKind::LiveReload
+        | RequestKind::AudioPlaylist
+        | RequestKind::AudioInit(_)
+        | RequestKind::AudioSegment(_) => {
+            unreachable!("playlists have no media slot; audio slots are in audio.rs")
         }
     }
 }

@@ -76,15 +76,43 @@ impl SlotTable {
     /// Seconds of media loaded (fetched, appending or appended) contiguously from segment
     /// `first` on, counted from `position_s`.
     pub fn loaded_ahead_s(&self, playlist: &MediaPlaylist, position_s: f64, first: usize) -> f64 {
+        self.ahead_s(playlist, position_s, first, |slot| {
+            matches!(
+                slot,
+                Slot::Fetched { .. } | Slot::Appending { .. } | Slot::Appended
+            )
+        })
+    }
+
+    /// Like [`SlotTable::loaded_ahead_s`], counting segments being downloaded too.
+    pub fn requested_ahead_s(
+        &self,
+        playlist: &MediaPlaylist,
+        position_s: f64,
+        first: usize,
+    ) -> f64 {
+        self.ahead_s(playlist, position_s, first, |slot| {
+            matches!(
+                slot,
+                Slot::Fetching { .. }
+                    | Slot::Fetched { .. }
+                    | Slot::Appending { .. }
+                    | Slot::Appended
+            )
+        })
+    }
+
+    fn ahead_s(
+        &self,
+        playlist: &MediaPlaylist,
+        position_s: f64,
+        first: usize,
+        counts: impl Fn(&Slot) -> bool,
+    ) -> f64 {
         let loaded_end = self.segments[first.min(self.segments.len())..]
             .iter()
             .zip(&playlist.segments[first.min(playlist.segments.len())..])
-            .take_while(|(slot, _)| {
-                matches!(
-                    slot,
-                    Slot::Fetched { .. } | Slot::Appending { .. } | Slot::Appended
-                )
-            })
+            .take_while(|(slot, _)| counts(slot))
             .last()
             .map(|(_, segment)| segment.start_s + segment.duration_s);
         loaded_end.map_or(0.0, |end| (end - position_s).max(0.0))

@@ -7,13 +7,13 @@
 use std::collections::BTreeMap;
 
 use player_core::p2p::wire::PeerCommand;
-use player_core::player::{FetchOrder, FetchPurpose, RequestId};
+use player_core::player::{FetchOrder, FetchPurpose, RequestId, TrackId};
 use player_core::{Config, Event, Input, Instant, Output, Player};
 
 use super::body::Body;
 use super::clock::{secs, EventQueue};
 use super::log::{AppendRecord, FetchRecord, HttpEnd, Log};
-use super::media::{MediaConfig, MediaElement, Piece, SourceBufferOp};
+use super::media::{MediaConfig, MediaElement, Piece, SourceBufferOp, AUDIO_TRACK};
 use super::network::Network;
 use super::origin::{Content, HttpStep, Origin, Resource};
 use super::tracker::Tracker;
@@ -246,12 +246,13 @@ impl Host {
         self.feed(sh, now, outcome.input);
     }
 
-    /// The running SourceBuffer operation finished.
-    pub fn on_source_buffer(&mut self, sh: &mut Shared<'_>, now: Instant) {
-        let (input, op, next) = self.media.finish(now);
+    /// The running operation of `track`'s SourceBuffer finished.
+    pub fn on_source_buffer(&mut self, sh: &mut Shared<'_>, now: Instant, track: TrackId) {
+        let (input, op, next) = self.media.finish(now, track);
         if let Some(next) = next {
             let event = SimEvent::SourceBuffer {
                 viewer: self.viewer,
+                track,
             };
             sh.queue.push(next, event);
         }
@@ -313,16 +314,20 @@ impl Host {
             Output::ReleaseBody { request } => {
                 self.store.remove(&request);
             }
-            Output::CreateSourceBuffers { tracks } => self.log.source_buffers.extend(tracks),
+            Output::CreateSourceBuffers { tracks } => {
+                let ids: Vec<TrackId> = tracks.iter().map(|t| t.track).collect();
+                self.media.create_source_buffers(&ids);
+                self.log.source_buffers.extend(tracks);
+            }
             Output::SetDuration { duration_s } => {
                 self.media.duration_s = Some(duration_s.unwrap_or(f64::INFINITY));
             }
             Output::Append {
+                track,
                 request,
                 keep,
                 timestamp_offset_s,
-                ..
-            } => self.append(sh, now, request, keep, timestamp_offset_s),
+            } => self.append(sh, now, track, request, keep, timestamp_offset_s),
             Output::Evict {
                 track,
                 start_s,
@@ -330,13 +335,15 @@ impl Host {
             } => {
                 let position_s = self.media.position_s;
                 self.log.evicts.push((now, start_s, end_s, position_s));
+                self.log.evict_tracks.push(track);
                 let op = SourceBufferOp::Evict {
                     track,
                     start_s,
                     end_s,
                 };
                 if let Some(done) = self.media.enqueue(now, op) {
-                    sh.queue.push(done, SimEvent::SourceBuffer { viewer });
+                    sh.queue
+                        .push(done, SimEvent::SourceBuffer { viewer, track });
                 }
             }
             Output::ChangeType { mime, .. } => self.log.change_types.push((now, mime)),
@@ -438,6 +445,7 @@ impl Host {
         &mut self,
         sh: &mut Shared<'_>,
         now: Instant,
+        track: TrackId,
         request: RequestId,
         keep: bool,
         timestamp_offset_s: Option<f64>,
@@ -483,12 +491,24 @@ impl Host {
             // The media element reports bytes that are not media itself.
             None => Piece::Garbage,
         };
+        // With an audio SourceBuffer, the audio rendition's media goes there and nothing else
+        // does (an audio-only variant plays alone on the first SourceBuffer).
+        let split = self.media.tracks().contains(&AUDIO_TRACK);
+        if let (true, Piece::Init { level } | Piece::Segment { level, .. }) = (split, piece) {
+            let audio = content.audio_level == Some(level);
+            if audio != (track == AUDIO_TRACK) {
+                let message = format!("{piece:?} appended to {track:?}");
+                self.violation(now, message);
+            }
+        }
         self.log.appends.push(AppendRecord {
             at: now,
             request,
+            track,
             piece,
         });
         let op = SourceBufferOp::Append {
+            track,
             request,
             piece,
             bytes,
@@ -496,6 +516,7 @@ impl Host {
         if let Some(done) = self.media.enqueue(now, op) {
             let event = SimEvent::SourceBuffer {
                 viewer: self.viewer,
+                track,
             };
             sh.queue.push(done, event);
         }

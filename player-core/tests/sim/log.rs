@@ -1,7 +1,7 @@
 //! What one viewer's host saw, in order: the records scenario tests assert on.
 
 use player_core::hls::ByteRange;
-use player_core::player::{ErrorKind, FetchPurpose, RequestId, TrackSpec};
+use player_core::player::{ErrorKind, FetchPurpose, RequestId, TrackId, TrackSpec};
 use player_core::{Event, Instant};
 
 use super::media::Piece;
@@ -34,6 +34,8 @@ pub enum HttpEnd {
 pub struct AppendRecord {
     pub at: Instant,
     pub request: RequestId,
+    /// The SourceBuffer it went to.
+    pub track: TrackId,
     pub piece: Piece,
 }
 
@@ -49,6 +51,8 @@ pub struct Log {
     pub append_results: Vec<(Instant, RequestId, Option<bool>)>,
     /// Evictions ordered: when, the range, and the playhead at that moment.
     pub evicts: Vec<(Instant, f64, f64, f64)>,
+    /// The SourceBuffer of each eviction in `evicts`, in the same order.
+    pub evict_tracks: Vec<TrackId>,
     pub media_seeks: Vec<(Instant, f64)>,
     pub end_of_stream: Vec<Instant>,
     pub events: Vec<(Instant, Event)>,

@@ -1,14 +1,17 @@
-//! The simulated media element with one SourceBuffer: buffered ranges built from the playlist
-//! times of appended segments, a playhead that advances in playback time over buffered media,
-//! seeking, eviction, a byte quota, and stall accounting.
+//! The simulated media element with one SourceBuffer per track the core creates (the video,
+//! and a separate audio rendition's): buffered ranges built from the playlist times of
+//! appended segments, per SourceBuffer and for the element (their intersection, as MSE
+//! defines `HTMLMediaElement.buffered`), a playhead that advances in playback time over what
+//! every track holds, seeking, eviction, a byte quota, and stall accounting.
 //!
 //! Simplifications, on purpose: media times are exactly the playlist's (no priming offsets),
-//! the SourceBuffer runs one operation at a time (like `updating` forces the JS shim to), and
-//! the quota is checked before an append instead of the browser evicting on its own first.
+//! each SourceBuffer runs one operation at a time (like `updating` forces the JS shim to)
+//! while different SourceBuffers run side by side, and the quota (over all SourceBuffers
+//! together) is checked before an append instead of the browser evicting on its own first.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
-use player_core::player::{MediaSnapshot, RequestId, TrackId};
+use player_core::player::{MediaSnapshot, RequestId, TrackBuffered, TrackId};
 use player_core::schedule::TimeRange;
 use player_core::{Duration, Input, Instant};
 
@@ -56,9 +59,13 @@ pub enum Piece {
     Garbage,
 }
 
+/// The SourceBuffer the core puts a separate audio rendition on.
+pub const AUDIO_TRACK: TrackId = TrackId(1);
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum SourceBufferOp {
     Append {
+        track: TrackId,
         request: RequestId,
         piece: Piece,
         bytes: u64,
@@ -70,9 +77,18 @@ pub enum SourceBufferOp {
     },
 }
 
-/// Media of one appended segment still in the buffer (trimmed by evictions).
+impl SourceBufferOp {
+    fn track(&self) -> TrackId {
+        match *self {
+            SourceBufferOp::Append { track, .. } | SourceBufferOp::Evict { track, .. } => track,
+        }
+    }
+}
+
+/// Media of one appended segment still in a SourceBuffer (trimmed by evictions).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Chunk {
+    pub track: TrackId,
     pub level: usize,
     pub index: usize,
     pub start_s: f64,
@@ -86,6 +102,15 @@ pub struct Stall {
     pub start: Instant,
     pub end: Option<Instant>,
     pub position_s: f64,
+}
+
+/// One SourceBuffer: its operations and the init segment in force.
+#[derive(Debug, Default)]
+struct SourceBuffer {
+    /// The level of the init segment appended last: MSE parses what follows with it.
+    last_init: Option<usize>,
+    queue: VecDeque<SourceBufferOp>,
+    busy: Option<SourceBufferOp>,
 }
 
 #[derive(Debug)]
@@ -104,12 +129,11 @@ pub struct MediaElement {
     pub end_of_stream: bool,
     /// The playhead has moved at least once: waiting before that is startup, not a stall.
     pub started: bool,
+    /// What every SourceBuffer holds.
     pub chunks: Vec<Chunk>,
-    /// The level of the init segment appended last: MSE parses what follows with it.
-    last_init: Option<usize>,
+    /// The SourceBuffers, by track.
+    buffers: BTreeMap<TrackId, SourceBuffer>,
     pub stalls: Vec<Stall>,
-    queue: VecDeque<SourceBufferOp>,
-    busy: Option<SourceBufferOp>,
     /// Things a real browser would have refused.
     pub violations: Vec<String>,
 }
@@ -128,17 +152,40 @@ impl MediaElement {
             end_of_stream: false,
             started: false,
             chunks: Vec::new(),
-            last_init: None,
+            buffers: BTreeMap::new(),
             stalls: Vec::new(),
-            queue: VecDeque::new(),
-            busy: None,
             violations: Vec::new(),
         }
     }
 
-    /// Buffered time ranges, merged where they touch, in order.
-    pub fn buffered(&self) -> Vec<TimeRange> {
-        let mut spans: Vec<(f64, f64)> = self.chunks.iter().map(|c| (c.start_s, c.end_s)).collect();
+    /// `MediaSource.addSourceBuffer` for each track.
+    pub fn create_source_buffers(&mut self, tracks: &[TrackId]) {
+        for &track in tracks {
+            if self
+                .buffers
+                .insert(track, SourceBuffer::default())
+                .is_some()
+            {
+                self.violations
+                    .push(format!("a second SourceBuffer for {track:?}"));
+            }
+        }
+    }
+
+    /// The tracks that have a SourceBuffer, in order.
+    pub fn tracks(&self) -> Vec<TrackId> {
+        self.buffers.keys().copied().collect()
+    }
+
+    /// What `track`'s SourceBuffer holds (`SourceBuffer.buffered`): its chunks' time ranges,
+    /// merged where they touch, in order.
+    pub fn track_buffered(&self, track: TrackId) -> Vec<TimeRange> {
+        let mut spans: Vec<(f64, f64)> = self
+            .chunks
+            .iter()
+            .filter(|c| c.track == track)
+            .map(|c| (c.start_s, c.end_s))
+            .collect();
         spans.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut merged: Vec<TimeRange> = Vec::new();
         for (start_s, end_s) in spans {
@@ -150,6 +197,34 @@ impl MediaElement {
             }
         }
         merged
+    }
+
+    /// The element's buffered ranges (`HTMLMediaElement.buffered`): the intersection of every
+    /// SourceBuffer's. Once the MediaSource has ended, each SourceBuffer's last range counts
+    /// as reaching the highest end of them all (MSE's rule, so that a track ending a little
+    /// earlier does not keep the other from playing out).
+    pub fn buffered(&self) -> Vec<TimeRange> {
+        let mut per_track: Vec<Vec<TimeRange>> = self
+            .buffers
+            .keys()
+            .map(|&track| self.track_buffered(track))
+            .collect();
+        if self.end_of_stream {
+            let highest = per_track
+                .iter()
+                .filter_map(|ranges| ranges.last().map(|r| r.end_s))
+                .fold(f64::NEG_INFINITY, f64::max);
+            for ranges in &mut per_track {
+                if let Some(last) = ranges.last_mut() {
+                    last.end_s = last.end_s.max(highest);
+                }
+            }
+        }
+        let mut tracks = per_track.into_iter();
+        let Some(first) = tracks.next() else {
+            return Vec::new();
+        };
+        tracks.fold(first, |acc, ranges| intersect(&acc, &ranges))
     }
 
     /// End of the buffered range holding `position_s`, if it has media ahead.
@@ -177,17 +252,21 @@ impl MediaElement {
         })
     }
 
-    /// Whether the init segment in force (the one appended last) is this level's.
+    /// Whether the init segment in force (the one appended last) of some SourceBuffer is
+    /// this level's.
     pub fn holds_init(&self, level: usize) -> bool {
-        self.last_init == Some(level)
+        self.buffers.values().any(|b| b.last_init == Some(level))
     }
 
     /// Whether an append of this piece is queued or running.
     pub fn appending(&self, matches: impl Fn(&Piece) -> bool) -> bool {
-        self.busy.iter().chain(&self.queue).any(|op| match op {
-            SourceBufferOp::Append { piece, .. } => matches(piece),
-            SourceBufferOp::Evict { .. } => false,
-        })
+        self.buffers
+            .values()
+            .flat_map(|b| b.busy.iter().chain(&b.queue))
+            .any(|op| match op {
+                SourceBufferOp::Append { piece, .. } => matches(piece),
+                SourceBufferOp::Evict { .. } => false,
+            })
     }
 
     fn at_end(&self) -> bool {
@@ -203,6 +282,14 @@ impl MediaElement {
             seeking: self.seeking,
             ended: self.ended,
             playback_rate: self.rate,
+            tracks: self
+                .buffers
+                .keys()
+                .map(|&track| TrackBuffered {
+                    track,
+                    buffered: self.track_buffered(track),
+                })
+                .collect(),
         }
     }
 
@@ -291,55 +378,70 @@ impl MediaElement {
         self.settle(now);
     }
 
-    /// Queues a SourceBuffer operation; returns when it finishes if it starts right away.
+    /// Queues an operation on its track's SourceBuffer; returns when it finishes if it starts
+    /// right away.
     pub fn enqueue(&mut self, now: Instant, op: SourceBufferOp) -> Option<Instant> {
-        self.queue.push_back(op);
-        if self.busy.is_some() {
+        let track = op.track();
+        if !self.buffers.contains_key(&track) {
+            self.violations
+                .push(format!("{op:?} on {track:?}, which has no SourceBuffer"));
+        }
+        let buffer = self.buffers.entry(track).or_default();
+        buffer.queue.push_back(op);
+        if buffer.busy.is_some() {
             return None;
         }
-        self.start_next(now)
+        self.start_next(now, track)
     }
 
-    fn start_next(&mut self, now: Instant) -> Option<Instant> {
-        let op = self.queue.pop_front()?;
+    fn start_next(&mut self, now: Instant, track: TrackId) -> Option<Instant> {
+        let buffer = self.buffers.get_mut(&track)?;
+        let op = buffer.queue.pop_front()?;
         let delay = match op {
             SourceBufferOp::Append { .. } => self.config.append_delay,
             SourceBufferOp::Evict { .. } => self.config.evict_delay,
         };
-        self.busy = Some(op);
+        buffer.busy = Some(op);
         Some(now + delay)
     }
 
-    /// Finishes the running operation: the input to report, the operation itself and when
-    /// the next one finishes.
-    pub fn finish(&mut self, now: Instant) -> (Input, SourceBufferOp, Option<Instant>) {
+    /// Finishes the running operation of `track`'s SourceBuffer: the input to report, the
+    /// operation itself and when the next one finishes.
+    pub fn finish(
+        &mut self,
+        now: Instant,
+        track: TrackId,
+    ) -> (Input, SourceBufferOp, Option<Instant>) {
         let op = self
-            .busy
-            .take()
+            .buffers
+            .get_mut(&track)
+            .and_then(|b| b.busy.take())
             .expect("a SourceBuffer event only while busy");
         let input = match op {
             SourceBufferOp::Append {
+                track,
                 request,
                 piece,
                 bytes,
-            } => self.append(request, piece, bytes),
+            } => self.append(track, request, piece, bytes),
             SourceBufferOp::Evict {
                 track,
                 start_s,
                 end_s,
             } => {
-                self.remove(start_s, end_s);
+                self.remove(track, start_s, end_s);
                 Input::EvictDone { track }
             }
         };
         self.settle(now);
-        (input, op, self.start_next(now))
+        (input, op, self.start_next(now, track))
     }
 
-    fn append(&mut self, request: RequestId, piece: Piece, bytes: u64) -> Input {
+    fn append(&mut self, track: TrackId, request: RequestId, piece: Piece, bytes: u64) -> Input {
+        let buffer = self.buffers.entry(track).or_default();
         match piece {
             Piece::Init { level } => {
-                self.last_init = Some(level);
+                buffer.last_init = Some(level);
             }
             Piece::Segment {
                 level,
@@ -347,11 +449,11 @@ impl MediaElement {
                 start_s,
                 end_s,
             } => {
-                if self.last_init != Some(level) {
+                if buffer.last_init != Some(level) {
+                    let last_init = buffer.last_init;
                     self.violations.push(format!(
-                        "segment {index} of level {level} appended after the init segment of \
-                         level {:?}",
-                        self.last_init
+                        "segment {index} of level {level} appended to {track:?} after the init \
+                         segment of level {last_init:?}"
                     ));
                 }
                 if self.used_bytes().saturating_add(bytes) > self.config.quota_bytes {
@@ -362,8 +464,9 @@ impl MediaElement {
                     };
                 }
                 // Appending over buffered media replaces it, as MSE's coded frame processing does.
-                self.remove(start_s, end_s);
+                self.remove(track, start_s, end_s);
                 self.chunks.push(Chunk {
+                    track,
                     level,
                     index,
                     start_s,
@@ -392,11 +495,15 @@ impl MediaElement {
         Input::AppendDone { request }
     }
 
-    /// `SourceBuffer.remove(start, end)`: chunks are cut, their bytes shrink in proportion.
-    fn remove(&mut self, start_s: f64, end_s: f64) {
+    /// `SourceBuffer.remove(start, end)` on `track`'s SourceBuffer: chunks are cut, their
+    /// bytes shrink in proportion.
+    fn remove(&mut self, track: TrackId, start_s: f64, end_s: f64) {
         let mut kept = Vec::new();
         for chunk in self.chunks.drain(..) {
-            if chunk.end_s <= start_s + EPSILON_S || chunk.start_s >= end_s - EPSILON_S {
+            if chunk.track != track
+                || chunk.end_s <= start_s + EPSILON_S
+                || chunk.start_s >= end_s - EPSILON_S
+            {
                 kept.push(chunk);
                 continue;
             }
@@ -424,4 +531,24 @@ impl MediaElement {
             .sum::<f64>()
             + 0.0
     }
+}
+
+/// The ranges both lists cover (ranges in order, not overlapping), as MSE intersects
+/// SourceBuffers' ranges; slivers thinner than the tolerance are dropped.
+fn intersect(a: &[TimeRange], b: &[TimeRange]) -> Vec<TimeRange> {
+    let mut out = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        let start_s = a[i].start_s.max(b[j].start_s);
+        let end_s = a[i].end_s.min(b[j].end_s);
+        if end_s - start_s > EPSILON_S {
+            out.push(TimeRange { start_s, end_s });
+        }
+        if a[i].end_s < b[j].end_s {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    out
 }

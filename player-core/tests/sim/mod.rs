@@ -19,7 +19,7 @@ pub mod swarm;
 pub mod tracker;
 pub mod watch;
 
-use player_core::player::RequestId;
+use player_core::player::{RequestId, TrackId};
 use player_core::{Config, Duration, Input, Instant};
 
 use clock::{secs, EventQueue};
@@ -49,9 +49,10 @@ pub enum SimEvent {
         request: RequestId,
         step: HttpStep,
     },
-    /// A viewer's running SourceBuffer operation finishes.
+    /// The running operation of one of a viewer's SourceBuffers finishes.
     SourceBuffer {
         viewer: ViewerId,
+        track: TrackId,
     },
     /// A viewer's core timer; stale generations were replaced by a later `Timeout`.
     Timer {
@@ -187,7 +188,9 @@ impl Sim {
                 request,
                 step,
             } => hosts[viewer].on_http(&mut sh, now, request, step),
-            SimEvent::SourceBuffer { viewer } => hosts[viewer].on_source_buffer(&mut sh, now),
+            SimEvent::SourceBuffer { viewer, track } => {
+                hosts[viewer].on_source_buffer(&mut sh, now, track)
+            }
             SimEvent::Timer { viewer, generation } => {
                 hosts[viewer].on_timer(&mut sh, now, generation)
             }

@@ -1,6 +1,7 @@
 //! The simulated HTTP origin: generated HLS content in PeerTube's layout (one fragmented MP4
-//! per level, addressed by byte ranges), latency, bandwidth, progress in chunks and scripted
-//! faults.
+//! per level, addressed by byte ranges; with [`Content::vod_split_audio`], video-only levels and
+//! one audio rendition in an `#EXT-X-MEDIA` group, as PeerTube splits them), latency,
+//! bandwidth, progress in chunks and scripted faults.
 //!
 //! One origin serves every viewer of a simulation: transfers are keyed by viewer and request,
 //! and the bytes it sends are counted (what a CDN would bill).
@@ -25,6 +26,9 @@ pub const BASE_URL: &str = "https://origin.test/static/streaming-playlists/hls/d
 /// Size of the `#EXT-X-MAP` init segment at the start of each level's file.
 const INIT_BYTES: u64 = 1418;
 
+/// `GROUP-ID` of the audio rendition of split content (PeerTube's).
+pub const AUDIO_GROUP: &str = "audio";
+
 /// One media segment of a level: its bytes in the level's file and its playlist time.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SegmentInfo {
@@ -39,7 +43,8 @@ impl SegmentInfo {
     }
 }
 
-/// One quality level: a media playlist and the single fragmented MP4 it points into.
+/// One quality level (or the audio rendition of split content): a media playlist and the
+/// single fragmented MP4 it points into.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Level {
     pub bitrate_bps: u64,
@@ -87,6 +92,9 @@ pub struct Content {
     /// passes its end time (the encoder started at time 0), and media playlists list the last
     /// `window` published ones, with `#EXT-X-ENDLIST` once all are.
     pub live_window: Option<usize>,
+    /// Split content: this entry of `levels` is the audio rendition, listed in the master
+    /// playlist as `#EXT-X-MEDIA:TYPE=AUDIO` and not as a variant; the others are video only.
+    pub audio_level: Option<usize>,
 }
 
 impl Content {
@@ -133,7 +141,33 @@ impl Content {
             levels,
             duration_s,
             live_window: None,
+            audio_level: None,
         }
+    }
+
+    /// A VOD with audio and video split, as PeerTube can produce it: one video-only level per
+    /// video bitrate, and one audio-only rendition (the last entry of `levels`) in the audio
+    /// group every variant names. Same 4 s segments and byte-range layout as [`Content::vod`].
+    pub fn vod_split_audio(
+        duration_s: f64,
+        video_bitrates_bps: &[u64],
+        audio_bitrate_bps: u64,
+    ) -> Content {
+        let mut bitrates = video_bitrates_bps.to_vec();
+        bitrates.push(audio_bitrate_bps);
+        let mut content = Content::vod(duration_s, &bitrates);
+        let audio = video_bitrates_bps.len();
+        content.levels[audio].playlist_url = format!("{BASE_URL}demo-audio.m3u8");
+        content.levels[audio].file_url = format!("{BASE_URL}demo-audio-fragmented.mp4");
+        content.audio_level = Some(audio);
+        content
+    }
+
+    /// The levels that are variants (all but the audio rendition of split content).
+    pub fn video_levels(&self) -> Vec<usize> {
+        (0..self.levels.len())
+            .filter(|&l| Some(l) != self.audio_level)
+            .collect()
     }
 
     /// A live stream of `duration_s` seconds (see [`Content::live_window`]).
@@ -158,11 +192,27 @@ impl Content {
 
     pub fn multivariant_text(&self) -> String {
         let mut text = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
-        for (level, info) in self.levels.iter().enumerate() {
-            // BANDWIDTH is the peak rate (RFC 8216 4.3.4.2): the ±15% segment sizes stay under it.
-            let peak = info.bitrate_bps * 115 / 100;
+        let audio = self.audio_level.map(|a| &self.levels[a]);
+        if let Some(audio) = audio {
+            let uri = audio.playlist_url.trim_start_matches(BASE_URL);
             text.push_str(&format!(
-                "#EXT-X-STREAM-INF:BANDWIDTH={peak},CODECS=\"avc1.64001f,mp4a.40.2\"\n\
+                "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"Audio\",\
+                 AUTOSELECT=YES,DEFAULT=YES,URI=\"{uri}\"\n"
+            ));
+        }
+        for level in self.video_levels() {
+            let info = &self.levels[level];
+            // BANDWIDTH is the peak rate (RFC 8216 4.3.4.2): the ±15% segment sizes stay under
+            // it. With split audio, BANDWIDTH and CODECS cover the audio rendition too.
+            let bitrate_bps = info.bitrate_bps + audio.map_or(0, |a| a.bitrate_bps);
+            let peak = bitrate_bps * 115 / 100;
+            let group = if audio.is_some() {
+                format!(",AUDIO=\"{AUDIO_GROUP}\"")
+            } else {
+                String::new()
+            };
+            text.push_str(&format!(
+                "#EXT-X-STREAM-INF:BANDWIDTH={peak},CODECS=\"avc1.64001f,mp4a.40.2\"{group}\n\
                  demo-level{level}.m3u8\n"
             ));
         }
@@ -178,7 +228,7 @@ impl Content {
     /// The media playlist as served at `now_s`: a live stream lists its window then.
     pub fn media_playlist_text_at(&self, level: usize, now_s: f64) -> String {
         let info = &self.levels[level];
-        let file = format!("demo-level{level}-fragmented.mp4");
+        let file = info.file_url.trim_start_matches(BASE_URL);
         let published = self.published(level, now_s);
         let first = self.live_window.map_or(0, |w| published.saturating_sub(w));
         let playlist_type = if self.live_window.is_some() {

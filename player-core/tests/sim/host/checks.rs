@@ -116,11 +116,14 @@ impl Host {
                 self.violation(now, message);
             }
         }
+        // Peers carry video only: a separate audio rendition's segments share indices with
+        // the video's but are other segments.
+        let audio_level = sh.origin.content.audio_level;
         let over_http: Vec<usize> = self
             .in_flight
             .values()
             .filter_map(|r| match r.resource {
-                Resource::Segment { index, .. } => Some(index),
+                Resource::Segment { level, index } if Some(level) != audio_level => Some(index),
                 _ => None,
             })
             .collect();
