@@ -3,8 +3,8 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 # SECONDS_PER_TARGET defaults to 60; TARGETs default to all of `cargo fuzz list`.
 # Targets run one after another on one core. Corpora grow in fuzz/corpus/<target>/ (only the
-# committed seed-* files are tracked), logs go to fuzz/logs/<target>.log, and crashing inputs to
-# fuzz/artifacts/<target>/. Prints executions and coverage per target and exits non-zero if any
+# committed seed-* files are tracked), dictionaries are fuzz/dicts/<target>.dict, logs go to
+# fuzz/logs/<target>.log, and crashing inputs to fuzz/artifacts/<target>/. Prints executions and coverage per target and exits non-zero if any
 # target crashed (then: `cargo +nightly fuzz run <target> <artifact>` to reproduce, and add the
 # input under player-core/tests/fixtures/fuzz/<target>/ as a regression test).
 #
@@ -55,9 +55,11 @@ for target in "${TARGETS[@]}"; do
   log "$target: ${SECONDS_PER_TARGET}s, corpus $(find "$corpus" -type f | wc -l) inputs"
   start=$SECONDS
   status=0
-  # -timeout: an input that takes over 10 s is a hang, reported like a crash.
-  cargo +nightly fuzz run --sanitizer "$SANITIZER" "$target" "$corpus" -- \
-    -max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 -timeout=10 \
+  # -timeout: an input that takes over 10 s is a hang, reported like a crash. A dictionary of
+  # the format's words (fuzz/dicts/<target>.dict) lets mutations reach past the tokenizer.
+  options=(-max_total_time="$SECONDS_PER_TARGET" -print_final_stats=1 -timeout=10)
+  [[ -f "$FUZZ_DIR/dicts/$target.dict" ]] && options+=(-dict="$FUZZ_DIR/dicts/$target.dict")
+  cargo +nightly fuzz run --sanitizer "$SANITIZER" "$target" "$corpus" -- "${options[@]}" \
     >"$log_file" 2>&1 || status=$?
   elapsed=$((SECONDS - start))
 

@@ -3,7 +3,7 @@
 //! decodes must encode again and read back as itself.
 //!
 //! The checks live in `player-core/tests/fuzz_checks`, shared with the regression tests that
-//! replay the inputs this target once crashed on.
+//! replay inputs that once made a target panic.
 
 #![no_main]
 

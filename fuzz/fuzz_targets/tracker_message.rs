@@ -2,7 +2,7 @@
 //! text.
 //!
 //! The checks live in `player-core/tests/fuzz_checks`, shared with the regression tests that
-//! replay the inputs this target once crashed on.
+//! replay inputs that once made a target panic.
 
 #![no_main]
 

@@ -1,4 +1,4 @@
-//! Inputs the fuzz targets (`fuzz/`, run by `scripts/fuzz.sh`) once crashed on, replayed through
+//! Inputs that once made a fuzz target (`fuzz/`, run by `scripts/fuzz.sh`) panic, replayed through
 //! the same checks (`fuzz_checks`) as ordinary tests: `tests/fixtures/fuzz/<target>/<name>`, one
 //! file per input, named after what it broke. The fuzzers' committed seeds
 //! (`fuzz/corpus/<target>/seed-*`, real playlists, frames and integrity files) are replayed too,

@@ -1,14 +1,13 @@
 //! What each fuzz target checks on one input, shared by the cargo-fuzz targets in `fuzz/`
-//! (which include this file by path) and by `fuzz_regressions.rs`, which replays the inputs the
-//! fuzzer once crashed on: both run exactly the same code. Only the public API is used.
+//! (which include this file by path) and by `fuzz_regressions.rs`, which replays inputs that once
+//! made a target panic: both run exactly the same code. Only the public API is used.
 //!
 //! Every check must hold for any input: a panic here is a bug, in the decoder or in the check.
 
 // Each fuzz target uses one of these functions.
 #![allow(dead_code)]
 
-use player_core::hls::ByteRange;
-use player_core::hls::{parse_playlist, Playlist};
+use player_core::hls::{parse_playlist, ByteRange, Playlist};
 use player_core::integrity::{Digest, IntegrityError, IntegrityFile, Lookup};
 use player_core::p2p::wire::{
     decode_command, try_encode_command, Message, MessageReader, PeerCommand,
