@@ -73,7 +73,7 @@ for target in "${TARGETS[@]}"; do
     "$target" "$elapsed" "${execs:-?}" "$(stat average_exec_per_sec)" "$(field cov)" \
     "$(field ft)" "$(field corp)")"
   if ((status != 0)); then
-    artifacts="$(grep -oE 'fuzz/artifacts/[^ ]+' "$log_file" | sort -u | tr '\n' ' ' || true)"
+    artifacts="$(sed -nE 's/.*Test unit written to ([^ ]+).*/\1/p' "$log_file" | tr '\n' ' ')"
     line+="  CRASH (exit $status) ${artifacts:-see $log_file}"
     FAILED+=("$target")
   fi
