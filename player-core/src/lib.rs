@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod hls;
+pub mod integrity;
 pub mod p2p;
 pub mod player;
 pub mod schedule;

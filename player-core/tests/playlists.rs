@@ -241,6 +241,13 @@ fn malformed_playlists_are_rejected_with_line_and_kind() {
         (format!("{head}#EXT-X-MAP:URI=\"init.mp4\n"), err(3, InvalidAttributeList { tag: "EXT-X-MAP" })),
         (format!("{head}#EXT-X-MAP:BYTERANGE=\"10@0\"\n"), err(3, MissingAttribute { tag: "EXT-X-MAP", attribute: "URI" })),
         (format!("{head}#EXT-X-MAP:URI=\"i.mp4\",BYTERANGE=\"x\"\n"), err(3, InvalidByteRange)),
+        // Ranges ending past u64::MAX: explicit, in EXT-X-MAP, and through an implicit offset.
+        (format!("{head}#EXTINF:4,\n#EXT-X-BYTERANGE:2@18446744073709551614\na.ts\n"), err(4, InvalidByteRange)),
+        (format!("{head}#EXT-X-MAP:URI=\"i.mp4\",BYTERANGE=\"18446744073709551615@1\"\n"), err(3, InvalidByteRange)),
+        (
+            format!("{head}#EXTINF:4,\n#EXT-X-BYTERANGE:1@18446744073709551614\na.ts\n#EXTINF:4,\n#EXT-X-BYTERANGE:2\na.ts\n"),
+            err(7, InvalidByteRange),
+        ),
         (format!("{head}#EXT-X-KEY:URI=\"k\"\n"), err(3, MissingAttribute { tag: "EXT-X-KEY", attribute: "METHOD" })),
         (
             "#EXTM3U\n#EXT-X-STREAM-INF:RESOLUTION=640x360\nlow.m3u8\n".into(),

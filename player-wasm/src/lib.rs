@@ -79,3 +79,11 @@ impl WasmPlayer {
             .map_err(to_js_error)
     }
 }
+
+/// SHA-256 of `bytes` with the core's implementation (the `sha2` crate, the one that checks
+/// segments against `segments-sha256.json`). Exposed so `tests/bench/sha256.mjs` can measure it
+/// against WebCrypto in the browser.
+#[wasm_bindgen]
+pub fn sha256(bytes: &[u8]) -> Vec<u8> {
+    player_core::integrity::sha256(bytes).as_bytes().to_vec()
+}

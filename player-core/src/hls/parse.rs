@@ -223,16 +223,24 @@ fn build_media(
         let byte_range = match segment.byte_range {
             None => None,
             Some(range) => {
+                let range_line = scanned.byte_range_line.unwrap_or(line);
                 let offset = match (range.offset, &previous_range_end) {
                     (Some(offset), _) => offset,
                     (None, Some((resource, end))) if *resource == uri => *end,
                     (None, _) => {
                         return Err(ParseError {
-                            line: scanned.byte_range_line.unwrap_or(line),
+                            line: range_line,
                             kind: ParseErrorKind::ByteRangeWithoutOffset,
                         })
                     }
                 };
+                // The scan checked explicit offsets; an implicit one can still end past u64::MAX.
+                if offset.checked_add(range.length).is_none() {
+                    return Err(ParseError {
+                        line: range_line,
+                        kind: ParseErrorKind::InvalidByteRange,
+                    });
+                }
                 Some(ByteRange {
                     offset,
                     length: range.length,

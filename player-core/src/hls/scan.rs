@@ -280,7 +280,8 @@ fn parse_duration(value: &str, line: usize) -> Result<f64, ParseError> {
     }
 }
 
-/// `<length>[@<offset>]` (RFC 8216 4.3.2.2), as (length, offset).
+/// `<length>[@<offset>]` (RFC 8216 4.3.2.2), as (length, offset). A range whose end lies past
+/// `u64::MAX` is refused: no resource is that long, and its end could not be computed.
 pub(crate) fn parse_byte_range(value: &str) -> Option<(u64, Option<u64>)> {
     let digits = |s: &str| -> Option<u64> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
@@ -289,7 +290,11 @@ pub(crate) fn parse_byte_range(value: &str) -> Option<(u64, Option<u64>)> {
         s.parse().ok()
     };
     match value.trim().split_once('@') {
-        Some((length, offset)) => Some((digits(length)?, Some(digits(offset)?))),
+        Some((length, offset)) => {
+            let (length, offset) = (digits(length)?, digits(offset)?);
+            offset.checked_add(length)?;
+            Some((length, Some(offset)))
+        }
         None => Some((digits(value.trim())?, None)),
     }
 }
@@ -415,6 +420,14 @@ mod tests {
         assert_eq!(parse_byte_range("-1@0"), None);
         assert_eq!(parse_byte_range("10@"), None);
         assert_eq!(parse_byte_range(""), None);
+        // The end must fit u64: the parser adds offset and length.
+        assert_eq!(
+            parse_byte_range("1@18446744073709551614"),
+            Some((1, Some(u64::MAX - 1)))
+        );
+        assert_eq!(parse_byte_range("2@18446744073709551614"), None);
+        assert_eq!(parse_byte_range("18446744073709551615@1"), None);
+        assert_eq!(parse_byte_range("18446744073709551616"), None);
     }
 
     #[test]
