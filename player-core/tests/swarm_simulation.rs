@@ -116,8 +116,8 @@ fn hd_swarm_stops_the_uploads_peers_cancel() {
     assert!(ratio < 2.5, "origin served {ratio:.2} videos for 4 viewers");
 }
 
-/// Limits that bite: one HTTP download at a time, two peer downloads, six viewers close
-/// together, one of them vanishing mid-upload so that downloads resume over HTTP. The
+/// Limits that bite: one HTTP download at a time, two peer downloads, five viewers close
+/// together and a sixth joining later, one of them vanishing mid-upload so that downloads resume over HTTP. The
 /// driver checks after every event that no viewer has more HTTP media requests in flight than
 /// `max_concurrent_http`, more segment requests open with peers (read off the wire) than
 /// `max_concurrent_p2p`, or two open on one connection.
@@ -129,6 +129,9 @@ fn never_more_concurrent_downloads_than_configured() {
         viewer.core.p2p.max_concurrent_p2p = 2;
     }
     config.viewers[1].profile.vanish_after_bytes = Some(3_000_000);
+    // A late joiner finds several peers holding what it needs next: its start fills both
+    // peer download slots.
+    config.viewers[5].join_at_s = 30.0;
     let mut sim = Sim::swarm(config);
     run(&mut sim, "concurrency limits", 300.0);
     for (viewer, host) in sim.hosts.iter().enumerate() {
