@@ -186,14 +186,8 @@ impl Player {
                 failed_attempts,
             };
         }
-        self.outputs.push_back(Output::Fetch(FetchOrder {
-            request,
-            url,
-            range: None,
-            purpose: FetchPurpose::Playlist,
-            want_text: true,
-            append_to_stored: false,
-        }));
+        self.outputs
+            .push_back(Output::Fetch(FetchOrder::playlist(request, url)));
     }
 
     /// The audio playlist arrived.
@@ -404,24 +398,9 @@ impl Player {
             if one_only && !orders.is_empty() {
                 break;
             }
-            if let Some(init) = media.playlist.segments[index].init_segment {
-                match media.slots.inits[init] {
-                    Slot::Fetched {
-                        request: init_request,
-                    } => {
-                        orders.push(Output::Append {
-                            track: AUDIO_TRACK,
-                            request: init_request,
-                            keep: false,
-                            timestamp_offset_s: None,
-                        });
-                        media.slots.inits[init] = Slot::Appending {
-                            request: init_request,
-                        };
-                    }
-                    Slot::Appending { .. } | Slot::Appended => {}
-                    _ => continue,
-                }
+            let (slots, playlist) = (&mut media.slots, &media.playlist);
+            if !super::order_init_append(slots, playlist, index, AUDIO_TRACK, &mut orders) {
+                continue;
             }
             orders.push(Output::Append {
                 track: AUDIO_TRACK,

@@ -201,6 +201,20 @@ pub struct FetchOrder {
     pub append_to_stored: bool,
 }
 
+impl FetchOrder {
+    /// A playlist, handed back as text.
+    pub(crate) fn playlist(request: RequestId, url: String) -> Self {
+        FetchOrder {
+            request,
+            url,
+            range: None,
+            purpose: FetchPurpose::Playlist,
+            want_text: true,
+            append_to_stored: false,
+        }
+    }
+}
+
 /// One data-channel message (or any bytes handed to the host), a `Uint8Array` in JS.
 #[derive(Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(Serialize), serde(transparent))]

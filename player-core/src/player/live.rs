@@ -18,7 +18,7 @@
 //!   with its playlist start as `timestampOffset`, so media lands where the playlist places
 //!   it, discontinuities included, without parsing the segments.
 
-use super::{ErrorKind, FetchOrder, FetchPurpose, Output, Player, RequestKind};
+use super::{ErrorKind, FetchOrder, Output, Player, RequestKind};
 use crate::hls::{parse_playlist, MediaPlaylist, Playlist};
 use crate::schedule::{Failure, Slot};
 use crate::time::{Duration, Instant};
@@ -102,14 +102,8 @@ impl Player {
         // RFC 8216 6.3.4: the next reload waits at least the target duration from when this
         // one began.
         live.reload_at = now + target_duration;
-        self.outputs.push_back(Output::Fetch(FetchOrder {
-            request,
-            url,
-            range: None,
-            purpose: FetchPurpose::Playlist,
-            want_text: true,
-            append_to_stored: false,
-        }));
+        self.outputs
+            .push_back(Output::Fetch(FetchOrder::playlist(request, url)));
     }
 
     /// When the core next wants to look at reloads.

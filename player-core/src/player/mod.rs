@@ -876,14 +876,8 @@ impl Player {
                 failed_attempts,
             };
         }
-        self.outputs.push_back(Output::Fetch(FetchOrder {
-            request,
-            url,
-            range: None,
-            purpose: FetchPurpose::Playlist,
-            want_text: true,
-            append_to_stored: false,
-        }));
+        self.outputs
+            .push_back(Output::Fetch(FetchOrder::playlist(request, url)));
     }
 
     fn setup_media_source(&mut self) {
@@ -1115,24 +1109,9 @@ impl Player {
             {
                 break;
             }
-            if let Some(init) = stream.playlist.segments[index].init_segment {
-                match stream.slots.inits[init] {
-                    Slot::Fetched {
-                        request: init_request,
-                    } => {
-                        orders.push(Output::Append {
-                            track: MAIN_TRACK,
-                            request: init_request,
-                            keep: false,
-                            timestamp_offset_s: None,
-                        });
-                        stream.slots.inits[init] = Slot::Appending {
-                            request: init_request,
-                        };
-                    }
-                    Slot::Appending { .. } | Slot::Appended => {}
-                    _ => continue,
-                }
+            let (slots, playlist) = (&mut stream.slots, &stream.playlist);
+            if !order_init_append(slots, playlist, index, MAIN_TRACK, &mut orders) {
+                continue;
             }
             // Live segments (sequence mode) go where the playlist places them, unless they
             // continue the segment appended just before: then sequence mode puts them right
@@ -1236,6 +1215,35 @@ impl Player {
             .chain(self.live_timeout())
             .chain(self.next_stats_at())
             .min()
+    }
+}
+
+/// Orders the append of segment `index`'s init segment when it is fetched and not in the
+/// SourceBuffer yet, so that it goes in first; `false` while the init segment is not loaded
+/// (the segment must wait).
+fn order_init_append(
+    slots: &mut SlotTable,
+    playlist: &MediaPlaylist,
+    index: usize,
+    track: TrackId,
+    orders: &mut Vec<Output>,
+) -> bool {
+    let Some(init) = playlist.segments[index].init_segment else {
+        return true;
+    };
+    match slots.inits[init] {
+        Slot::Fetched { request } => {
+            orders.push(Output::Append {
+                track,
+                request,
+                keep: false,
+                timestamp_offset_s: None,
+            });
+            slots.inits[init] = Slot::Appending { request };
+            true
+        }
+        Slot::Appending { .. } | Slot::Appended => true,
+        _ => false,
     }
 }
 
