@@ -12,6 +12,7 @@ use player_core::Event;
 
 use sim::clock::secs;
 use sim::log::HttpEnd;
+use sim::media::Piece;
 use sim::origin::Content;
 use sim::swarm::SwarmConfig;
 use sim::Sim;
@@ -194,4 +195,63 @@ fn two_live_viewers_share_segments_over_p2p() {
         .count();
     println!("  {from_peers} live segments came from a peer");
     assert!(from_peers >= 5, "{from_peers}");
+}
+
+/// The encoder restarts at segment 30: `#EXT-X-DISCONTINUITY` and a new init segment. The
+/// viewer loads the new init segment and appends it between the last segment before the
+/// discontinuity and the first after it, and plays through without a stall.
+#[test]
+fn a_discontinuity_with_a_new_init_segment_plays_through() {
+    let mut config = SwarmConfig::new(
+        Content {
+            discontinuity_at: Some(30),
+            ..Content::live(600.0, &[BITRATE_BPS], WINDOW)
+        },
+        0,
+        0.0,
+    );
+    config.origin.bandwidth_bytes_per_s = 2_000_000;
+    let mut viewer = sim::swarm::ViewerConfig::new(100, 100.0);
+    viewer.core.p2p.trackers.clear();
+    config.viewers.push(viewer);
+    let mut sim = Sim::swarm(config);
+    sim.run_until_s(200.0);
+    sim.unload_all();
+    sim.assert_clean();
+    let host = &sim.hosts[0];
+    assert_eq!(host.media.stalls, vec![], "stalled");
+    assert_eq!(host.log.errors(), vec![]);
+    let order: Vec<String> = host
+        .log
+        .appends
+        .iter()
+        .filter_map(|a| match a.piece {
+            Piece::Init { .. } => Some("init".to_string()),
+            Piece::Segment { index, .. } if (28..=31).contains(&index) => Some(index.to_string()),
+            _ => None,
+        })
+        .collect();
+    println!("  appends around the discontinuity: {order:?}");
+    let at = |what: &str| {
+        order
+            .iter()
+            .position(|o| o == what)
+            .unwrap_or_else(|| panic!("no {what}: {order:?}"))
+    };
+    let second_init = order
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| *o == "init")
+        .nth(1)
+        .map(|(i, _)| i);
+    let second_init =
+        second_init.unwrap_or_else(|| panic!("the new init segment was not appended: {order:?}"));
+    assert!(
+        at("29") < second_init && second_init < at("30"),
+        "{order:?}"
+    );
+    assert!(
+        broadcast_position_s(&sim, 0) > 150.0,
+        "did not play past the discontinuity"
+    );
 }

@@ -79,6 +79,8 @@ pub struct Host {
     store: BTreeMap<RequestId, StoredBody>,
     /// Where the next segment goes in sequence mode when its append sets no offset.
     sequence_end_s: Option<f64>,
+    /// The URL of the init segment appended last, by level.
+    appended_init_urls: BTreeMap<usize, String>,
 }
 
 impl Host {
@@ -111,6 +113,7 @@ impl Host {
             in_flight: BTreeMap::new(),
             store: BTreeMap::new(),
             sequence_end_s: None,
+            appended_init_urls: BTreeMap::new(),
         }
     }
 
@@ -501,6 +504,11 @@ impl Host {
                 self.violation(now, message);
             }
         }
+        if let Piece::Init { level } = piece {
+            if let Some(fetch) = self.log.fetches.iter().rev().find(|f| f.request == request) {
+                self.appended_init_urls.insert(level, fetch.url.clone());
+            }
+        }
         self.log.appends.push(AppendRecord {
             at: now,
             request,
@@ -526,7 +534,14 @@ impl Host {
         let content = &sh.origin.content;
         // A resumed segment's rest is no segment of its own (`OtherBytes`): never a duplicate.
         let resource = content.resolve(&order.url, order.range);
-        if let Some(reason) = self.duplicate_reason(content, resource) {
+        // Another init segment of the level (after a discontinuity) is no duplicate, even with
+        // the same bytes.
+        let another_init = matches!(resource, Resource::Init { level }
+            if self.appended_init_urls.get(&level).is_some_and(|url| *url != order.url));
+        if let Some(reason) = self
+            .duplicate_reason(content, resource)
+            .filter(|_| !another_init)
+        {
             let message = format!("duplicate fetch of {resource:?} ({reason})");
             self.violation(now, message);
         }

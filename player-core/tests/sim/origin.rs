@@ -95,7 +95,14 @@ pub struct Content {
     /// Split content: this entry of `levels` is the audio rendition, listed in the master
     /// playlist as `#EXT-X-MEDIA:TYPE=AUDIO` and not as a variant; the others are video only.
     pub audio_level: Option<usize>,
+    /// An `#EXT-X-DISCONTINUITY` before this segment, with a new `#EXT-X-MAP` (the encoder
+    /// restarted): the same init bytes under another URI (`?restart=1`), so that the player
+    /// must load and append an init segment again there.
+    pub discontinuity_at: Option<usize>,
 }
+
+/// The query that names the init segment after [`Content::discontinuity_at`].
+const RESTART_QUERY: &str = "?restart=1";
 
 impl Content {
     /// A VOD of `duration_s` seconds cut in 4 s segments, one level per bitrate. Segment sizes
@@ -142,6 +149,7 @@ impl Content {
             duration_s,
             live_window: None,
             audio_level: None,
+            discontinuity_at: None,
         }
     }
 
@@ -242,7 +250,13 @@ impl Content {
              #EXT-X-MAP:URI=\"{file}\",BYTERANGE=\"{}@{}\"\n",
             info.init.length, info.init.offset
         );
-        for segment in &info.segments[first..published] {
+        for (index, segment) in info.segments[..published].iter().enumerate().skip(first) {
+            if self.discontinuity_at == Some(index) {
+                text.push_str(&format!(
+                    "#EXT-X-DISCONTINUITY\n#EXT-X-MAP:URI=\"{file}{RESTART_QUERY}\",BYTERANGE=\"{}@{}\"\n",
+                    info.init.length, info.init.offset
+                ));
+            }
             text.push_str(&format!(
                 "#EXTINF:{:.6},\n#EXT-X-BYTERANGE:{}@{}\n{file}\n",
                 segment.duration_s, segment.range.length, segment.range.offset
@@ -255,6 +269,7 @@ impl Content {
     }
 
     pub fn resolve(&self, url: &str, range: Option<ByteRange>) -> Resource {
+        let url = url.strip_suffix(RESTART_QUERY).unwrap_or(url);
         if url == self.multivariant_url {
             return Resource::Multivariant;
         }
