@@ -856,6 +856,7 @@ impl Player {
         self.join_swarm_if_wanted();
         let position_s = self.position_s();
         self.supervise_peer_downloads(position_s);
+        self.give_up_late_checks(position_s);
         self.schedule_fetches(position_s);
         self.schedule_appends();
         self.trim_back_buffer();

@@ -831,6 +831,17 @@ impl Player {
         }
     }
 
+    /// Seconds before a segment is needed by which HTTP must start it to be safe: twice
+    /// its measured HTTP time plus a margin (the urgency window without the peer stall).
+    pub(super) fn http_fallback_s(&self, index: usize) -> f64 {
+        let Some(stream) = self.stream.as_ref() else {
+            return 0.0;
+        };
+        let segment = &stream.playlist.segments[index];
+        let bytes = segment_bytes(segment, self.level_bandwidth()) as f64;
+        2.0 * (bytes * 8.0 / self.http_bps() + REQUEST_LATENCY_S) + DEADLINE_MARGIN_S
+    }
+
     /// The throughput of the origin: measured, or the configured guess.
     pub(super) fn http_bps(&self) -> f64 {
         self.http_bandwidth

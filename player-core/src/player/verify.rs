@@ -22,7 +22,8 @@
 //! - **Not listed**: a live segment missing from the file (or listed with another byte range)
 //!   may not be listed *yet*; the file is
 //!   fetched again at once, then at most twice more a target duration apart
-//!   ([`MAX_LIVE_REFETCHES`] in all). A segment still not listed, a VOD segment the file does
+//!   ([`MAX_LIVE_REFETCHES`] in all), but never longer than HTTP could still take over in
+//!   time before the segment is needed. A segment still not listed, a VOD segment the file does
 //!   not list, or one listed with another byte range cannot be checked: with
 //!   `require_integrity` it comes over HTTP, otherwise it is taken as it is (as without a
 //!   file).
@@ -469,23 +470,7 @@ impl Player {
                         again_later = true;
                     }
                 }
-                Lookup::NotListed | Lookup::RangeNotListed => {
-                    let check = self.integrity.checks.remove(&request).expect("found above");
-                    let current = self.stream.as_ref().is_some_and(|s| {
-                        s.slots.segments.get(check.index) == Some(&Slot::Verifying { request })
-                    });
-                    if current {
-                        self.unverifiable(
-                            request,
-                            check.level,
-                            check.index,
-                            check.bytes,
-                            check.source,
-                        );
-                    } else {
-                        self.discard_body(request);
-                    }
-                }
+                Lookup::NotListed | Lookup::RangeNotListed => self.stop_waiting(request),
             }
         }
         let spacing = self.stream.as_ref().map_or(Duration::from_secs(1), |s| {
@@ -495,6 +480,48 @@ impl Player {
             self.integrity.refetch_at = Some(self.now);
         } else if again_later {
             self.integrity.refetch_at = Some(self.now + spacing);
+        }
+    }
+
+    /// A live segment waiting for the file is needed so soon that HTTP could no longer take
+    /// over in time: it stops waiting and counts as unverifiable.
+    pub(super) fn give_up_late_checks(&mut self, position_s: f64) {
+        let Some(stream) = self.stream.as_ref() else {
+            return;
+        };
+        let late: Vec<RequestId> = self
+            .integrity
+            .checks
+            .iter()
+            .filter(|(_, c)| matches!(c.expected, Expected::AwaitingFile { .. }))
+            .filter(|(_, c)| {
+                let start_s = stream
+                    .playlist
+                    .segments
+                    .get(c.index)
+                    .map_or(0.0, |s| s.start_s);
+                c.level != stream.level || start_s - position_s < self.http_fallback_s(c.index)
+            })
+            .map(|(&request, _)| request)
+            .collect();
+        for request in late {
+            self.stop_waiting(request);
+        }
+    }
+
+    /// A live segment stops waiting for the file to list it.
+    fn stop_waiting(&mut self, request: RequestId) {
+        let Some(check) = self.integrity.checks.remove(&request) else {
+            return;
+        };
+        let current = self.stream.as_ref().is_some_and(|s| {
+            s.level == check.level
+                && s.slots.segments.get(check.index) == Some(&Slot::Verifying { request })
+        });
+        if current {
+            self.unverifiable(request, check.level, check.index, check.bytes, check.source);
+        } else {
+            self.discard_body(request);
         }
     }
 

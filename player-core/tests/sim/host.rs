@@ -331,6 +331,7 @@ impl Host {
                 sh.origin.cancel(viewer, request);
             }
             Output::ReleaseBody { request } => {
+                self.log.released.push((now, request));
                 self.store.remove(&request);
             }
             Output::CreateSourceBuffers { tracks } => {

@@ -66,6 +66,8 @@ pub struct Log {
     pub stored: Vec<(Instant, RequestId, u64)>,
     /// `HashBody` orders.
     pub hashes: Vec<(Instant, RequestId)>,
+    /// `ReleaseBody` orders.
+    pub released: Vec<(Instant, RequestId)>,
 }
 
 impl Log {
