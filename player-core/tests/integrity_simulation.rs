@@ -169,6 +169,46 @@ fn a_corrupting_peer_is_caught_by_the_integrity_file_and_banned() {
     assert_eq!(sim.figures(1).stalls, 0);
 }
 
+/// The corrupting peer's uplink also stalls in the middle of its first transfer, after the
+/// corrupted byte: HTTP finishes the segment from where the peer stopped, and the whole body
+/// (the peer's prefix and the origin's rest) is checked: it fails, the peer is banned, and
+/// the segment is fetched whole from the origin.
+#[test]
+fn a_corrupt_prefix_finished_over_http_is_caught_too() {
+    let mut config = corrupt_seed_and_viewer(content(), Corruption::Payload, true);
+    // Segments are about 500 kB: the corrupted byte is in the first 300 kB.
+    config.viewers[0].profile.stall_after_bytes = Some(400_000);
+    let mut sim = Sim::swarm(config);
+    let ended = sim.run_until_ended(300.0);
+    sim.print_figures("corrupting peer stalling mid-transfer, integrity file");
+    sim.unload_all();
+    sim.assert_clean();
+    assert!(ended);
+    let viewer = &sim.hosts[1];
+    let failures = integrity_failures(viewer);
+    println!("  integrity failures: {failures:?}");
+    println!("  peers dropped: {:?}", dropped_reasons(viewer));
+    assert_eq!(failures.len(), 1);
+    let (failed_at, level, segment, source, _, check) = failures[0];
+    assert_eq!(
+        (source, check),
+        (SegmentSource::PeerThenHttp, IntegrityCheck::Sha256)
+    );
+    let fetches = viewer.log.fetches_of(Resource::Segment {
+        level,
+        index: segment,
+    });
+    assert!(fetches.iter().any(|f| f.at >= failed_at && !f.resumes));
+    assert!(
+        viewer.log.fetches.iter().any(|f| f.resumes),
+        "no HTTP resume"
+    );
+    assert!(sources(viewer)
+        .iter()
+        .all(|(_, s)| *s == SegmentSource::Http));
+    assert_eq!(sim.figures(1).stalls, 0);
+}
+
 /// Honest peers with the integrity file: every segment from a peer is hashed once and
 /// passes, sharing goes on as without the file, and nobody is dropped.
 #[test]

@@ -657,6 +657,10 @@ impl Player {
     }
 
     fn on_append_failed(&mut self, request: RequestId, quota_exceeded: bool, message: &str) {
+        if self.stopped {
+            // Appends ordered before a fatal error fail after it: one error is enough.
+            return;
+        }
         if !quota_exceeded && self.on_unchecked_append_failed(request) {
             // Bytes a peer sent unchecked: the peer is banned and the origin sends them again.
             return;
