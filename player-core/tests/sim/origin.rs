@@ -214,8 +214,7 @@ impl Content {
     pub fn integrity_json_at(&self, now_s: f64) -> Option<String> {
         let digests = self.digests.as_ref()?;
         let mut entries = Vec::new();
-        for level in 0..self.levels.len() {
-            let info = &self.levels[level];
+        for (level, (info, digests)) in self.levels.iter().zip(digests).enumerate() {
             let published = self.published(level, now_s);
             let first = self.live_window.map_or(0, |w| published.saturating_sub(w));
             let listed = info.segments[..published]
@@ -232,16 +231,13 @@ impl Content {
                 for (index, _) in segments {
                     let url = self.segment_url(level, index);
                     let name = url.trim_start_matches(BASE_URL);
-                    entries.push(format!("\"{name}\": \"{}\"", digests[level][index]));
+                    entries.push(format!("\"{name}\": \"{}\"", digests[index]));
                 }
             } else {
                 let ranges: Vec<String> = segments
                     .map(|(index, s)| {
                         let last = s.range.offset + s.range.length - 1;
-                        format!(
-                            "\"{}-{last}\": \"{}\"",
-                            s.range.offset, digests[level][index]
-                        )
+                        format!("\"{}-{last}\": \"{}\"", s.range.offset, digests[index])
                     })
                     .collect();
                 let name = info.file_url.trim_start_matches(BASE_URL);
