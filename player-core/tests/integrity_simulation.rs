@@ -9,6 +9,9 @@ mod sim;
 use player_core::player::{FetchPurpose, IntegrityCheck, SegmentSource};
 use player_core::{Config, Event, Instant};
 
+use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
+
 use sim::clock::secs;
 use sim::host::Host;
 use sim::network::Corruption;
@@ -488,6 +491,49 @@ fn a_live_segment_never_listed_is_given_up_within_three_refetches() {
                 assert!(*from_peers + 1 >= *hashed, "{scenario}");
             }
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 16,
+        failure_persistence: None,
+        rng_seed: RngSeed::Fixed(0x1a7e),
+        ..ProptestConfig::default()
+    })]
+
+    /// Random swarms where some viewers corrupt what they upload, everyone with the integrity
+    /// file. Besides every invariant of the harness (nothing appended that is not exactly a
+    /// segment's bytes, no honest peer dropped or refused, limits, no duplicate fetch), every
+    /// viewer plays to the end, and each refuses at most one segment per corrupting peer.
+    #[test]
+    fn corrupting_peers_never_get_bad_bytes_played(
+        viewers in prop::collection::vec(
+            (0.0f64..30.0, 100_000u64..3_000_000, prop::bool::weighted(0.4)),
+            2..5,
+        ),
+    ) {
+        let mut config = SwarmConfig::new(Content::vod(60.0, &[BITRATE_BPS]).with_integrity(), 0, 0.0);
+        config.origin.bandwidth_bytes_per_s = 600_000;
+        let corrupting = viewers.iter().filter(|v| v.2).count();
+        for (i, &(join_at_s, upload_bytes_per_s, corrupt)) in viewers.iter().enumerate() {
+            let mut viewer = sim::swarm::ViewerConfig::new(100 + i as u64, join_at_s);
+            viewer.core.integrity_url = Some(INTEGRITY_URL.to_owned());
+            viewer.profile.upload_bytes_per_s = upload_bytes_per_s;
+            viewer.profile.corrupt_uploads = corrupt.then_some(Corruption::Payload);
+            config.viewers.push(viewer);
+        }
+        let mut sim = Sim::swarm(config);
+        let ended = sim.run_until_ended(400.0);
+        prop_assert!(sim.violations.is_empty(), "{}", sim.violations.join("\n"));
+        prop_assert!(ended, "not every viewer ended");
+        let refused: Vec<usize> = sim.hosts.iter().map(|h| integrity_failures(h).len()).collect();
+        println!("  {corrupting} corrupting of {} viewers: segments refused per viewer {refused:?}", sim.hosts.len());
+        for &n in &refused {
+            prop_assert!(n <= corrupting);
+        }
+        sim.unload_all();
+        prop_assert!(sim.violations.is_empty(), "{}", sim.violations.join("\n"));
     }
 }
 
