@@ -1,6 +1,7 @@
 // The demo page: plays `?src=` (default: the generated sample) with the Shoal player, joins the
 // demo tracker's swarm (`?p2p=0` turns P2P off, `?tracker=` picks other trackers, `?swarmId=`
-// sets p2p-media-loader's swarm id, `?level=` the start level) and shows what it does, then
+// sets p2p-media-loader's swarm id, `?level=` the start level, `?integrity=` the segments'
+// integrity file, the sample's by default) and shows what it does, then
 // shows the sample in the embed player with the HTML to copy. Tests read `window.shoalPlayer`
 // and `window.shoalEvents`.
 import { Player } from '/pkg/shoal.js';
@@ -8,8 +9,13 @@ import { Player } from '/pkg/shoal.js';
 const video = document.getElementById('video');
 const errorBox = document.getElementById('error');
 const params = new URLSearchParams(location.search);
-const src = params.get('src') ?? '/media/vod/master.m3u8';
+const sampleSrc = '/media/vod/master.m3u8';
+const src = params.get('src') ?? sampleSrc;
 document.getElementById('source').textContent = src;
+// Segments from peers are checked against PeerTube's integrity file: the sample's sits next to
+// its playlist; another stream names its own with `?integrity=`.
+const integrity = params.get('integrity') ?? (src === sampleSrc ? '/media/vod/segments-sha256.json' : null);
+const integrityUrl = integrity ? new URL(integrity, location.href).href : undefined;
 
 // The demo server runs a tracker on the page's own port; no STUN servers: viewers on one
 // machine or network connect directly.
@@ -24,7 +30,7 @@ window.shoalEvents = events;
 // `?level=N` plays that rendition only, as if picked in the quality menu (tests use it to meet
 // viewers pinned to one level: there is one swarm per rendition).
 const startLevel = params.has('level') ? Number(params.get('level')) : undefined;
-const player = new Player(video, { startLevel, p2p: { enabled: p2pEnabled, trackers, swarmId } });
+const player = new Player(video, { startLevel, integrityUrl, p2p: { enabled: p2pEnabled, trackers, swarmId } });
 window.shoalPlayer = player;
 
 let levels = [];
@@ -52,7 +58,7 @@ const levelName = (index) => {
   return level?.height ? `${level.height}p` : `#${index}`;
 };
 
-for (const type of ['levels', 'levelswitching', 'levelselected', 'levelswitched', 'segmentloaded', 'stats', 'peerconnected', 'peerdropped', 'error', 'ended']) {
+for (const type of ['levels', 'levelswitching', 'levelselected', 'levelswitched', 'segmentloaded', 'stats', 'peerconnected', 'peerdropped', 'integrityfailure', 'error', 'ended']) {
   player.on(type, (detail) => {
     events.push({ type, detail });
     if (type === 'levels') {

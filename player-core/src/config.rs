@@ -41,6 +41,10 @@ pub struct Config {
     pub retry: RetryPolicy,
     /// Holes in the buffered media up to this size are jumped over instead of waited on.
     pub max_gap_jump_s: f64,
+    /// PeerTube's `segments-sha256.json` for this stream (absolute, or relative to the URL
+    /// given to `Load`). Segments from peers are checked against it before they are appended
+    /// or shared; without it P2P still runs unless [`P2pConfig::require_integrity`].
+    pub integrity_url: Option<String>,
     pub p2p: P2pConfig,
 }
 
@@ -75,6 +79,10 @@ pub struct P2pConfig {
     pub stall_timeout_ms: u64,
     /// Speed assumed for a peer that has not delivered anything yet.
     pub untested_peer_bps: u64,
+    /// Take segments from peers only when they can be checked: without a usable integrity
+    /// file ([`Config::integrity_url`]) P2P stays off (no tracker connection), and a segment
+    /// the file does not list comes over HTTP. PeerTube's player behaves this way.
+    pub require_integrity: bool,
 }
 
 impl Default for P2pConfig {
@@ -90,6 +98,7 @@ impl Default for P2pConfig {
             store_max_bytes: 64 * 1024 * 1024,
             stall_timeout_ms: 2_000,
             untested_peer_bps: 1_000_000,
+            require_integrity: false,
         }
     }
 }
@@ -111,6 +120,7 @@ impl Default for Config {
             stall_timeout_ms: 10_000,
             retry: RetryPolicy::default(),
             max_gap_jump_s: 1.0,
+            integrity_url: None,
             p2p: P2pConfig::default(),
         }
     }

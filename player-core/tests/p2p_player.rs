@@ -1,12 +1,19 @@
 //! The whole `Player` facing hostile P2P input, driven by hand: a peer reached through the
 //! tracker that sends garbage, an unknown command or wrong lengths is dropped (and banned),
 //! a tracker that sends garbage loses its socket, and in every case playback goes on over
-//! HTTP. Also: what metered connections and the P2P switch change.
+//! HTTP. Also: what metered connections and the P2P switch change, and the checks of peer
+//! segments against the integrity file (the host's digest decides) or, without one, against
+//! the media element's decode errors.
 
 use player_core::p2p::wire::{
     encode_command, Message, MessageReader, PeerCommand, MAX_MESSAGE_BYTES,
 };
-use player_core::player::{Bytes, FetchOrder, MediaSnapshot};
+use std::collections::BTreeSet;
+
+use player_core::integrity::sha256;
+use player_core::player::{
+    Bytes, FetchOrder, FetchPurpose, IntegrityCheck, MediaSnapshot, RequestId, SegmentSource,
+};
 use player_core::swarm::wire::encode_binary;
 use player_core::swarm::{ConnectionId, TrackerId};
 use player_core::{Config, Duration, Event, Input, Instant, Output, Player};
@@ -33,12 +40,43 @@ fn media_playlist() -> String {
     text
 }
 
+/// The bytes a peer is supposed to send for segment `index` in the integrity tests.
+fn true_bytes(index: u64) -> Vec<u8> {
+    let mut bytes = vec![0u8; SEGMENT_BYTES as usize];
+    bytes[..8].copy_from_slice(&index.to_be_bytes());
+    bytes
+}
+
+/// PeerTube's VOD-form integrity file for [`media_playlist`], with the digests of
+/// [`true_bytes`].
+fn integrity_json() -> String {
+    let ranges: Vec<String> = (0..SEGMENTS as u64)
+        .map(|i| {
+            let offset = 1000 + i * SEGMENT_BYTES;
+            let last = offset + SEGMENT_BYTES - 1;
+            format!("\"{offset}-{last}\": \"{}\"", sha256(&true_bytes(i)))
+        })
+        .collect();
+    format!("{{\"video.mp4\": {{{}}}}}", ranges.join(", "))
+}
+
 /// A player and the host's side of it: answers every fetch at once, appends at once.
 struct Host {
     player: Player,
     now: Instant,
     outputs: Vec<Output>,
     fetches: Vec<FetchOrder>,
+    /// Bodies that came from peers (`StoreBytes`).
+    peer_bodies: BTreeSet<RequestId>,
+    /// Which appends the media element refuses (it cannot decode the bytes).
+    appends_fail: AppendsFail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AppendsFail {
+    Never,
+    PeerBodies,
+    OriginBodies,
 }
 
 impl Host {
@@ -54,6 +92,8 @@ impl Host {
             now,
             outputs: Vec::new(),
             fetches: Vec::new(),
+            peer_bodies: BTreeSet::new(),
+            appends_fail: AppendsFail::Never,
         };
         for input in first {
             host.input(input);
@@ -98,7 +138,11 @@ impl Host {
                             status: if order.range.is_some() { 206 } else { 200 },
                         },
                     );
-                    let text = order.want_text.then(media_playlist);
+                    let text = match order.purpose {
+                        _ if !order.want_text => None,
+                        FetchPurpose::IntegrityFile => Some(integrity_json()),
+                        _ => Some(media_playlist()),
+                    };
                     let loaded_bytes = order.range.map_or(1000, |r| r.length);
                     self.player.handle_input(
                         self.now,
@@ -110,9 +154,25 @@ impl Host {
                     );
                     self.drain();
                 }
+                Output::StoreBytes { request, .. } => {
+                    self.peer_bodies.insert(request);
+                }
                 Output::Append { request, .. } => {
-                    self.player
-                        .handle_input(self.now, Input::AppendDone { request });
+                    let fails = match self.appends_fail {
+                        AppendsFail::Never => false,
+                        AppendsFail::PeerBodies => self.peer_bodies.contains(&request),
+                        AppendsFail::OriginBodies => !self.peer_bodies.contains(&request),
+                    };
+                    let input = if fails {
+                        Input::AppendFailed {
+                            request,
+                            quota_exceeded: false,
+                            message: "CHUNK_DEMUXER_ERROR_APPEND_FAILED".into(),
+                        }
+                    } else {
+                        Input::AppendDone { request }
+                    };
+                    self.player.handle_input(self.now, input);
                     self.drain();
                 }
                 _ => {}
@@ -265,6 +325,93 @@ impl Host {
                 _ => None,
             })
             .collect()
+    }
+
+    /// The peer announces every segment and the player asks it for one: the peer sends a
+    /// segment's length of bytes for it (what they are only matters to the digest, which the
+    /// tests report themselves). Returns the segment and the request id the core stored the
+    /// body under.
+    fn peer_delivers(&mut self, connection: ConnectionId) -> (u64, RequestId) {
+        let bytes = vec![7u8; SEGMENT_BYTES as usize];
+        self.peer_says(
+            connection,
+            PeerCommand::SegmentsAnnouncement {
+                loaded: (0..SEGMENTS as u64).collect(),
+                http_loading: vec![],
+            },
+        );
+        self.play_on(1);
+        let (segment, wire_request) = self
+            .commands_sent_to(connection)
+            .into_iter()
+            .filter_map(|command| match command {
+                PeerCommand::SegmentRequest {
+                    segment, request, ..
+                } => Some((segment, request)),
+                _ => None,
+            })
+            .max_by_key(|&(_, request)| request)
+            .expect("the player asked the peer for a segment");
+        self.peer_says(
+            connection,
+            PeerCommand::SegmentData {
+                segment,
+                request: wire_request,
+                byte_length: bytes.len() as u64,
+            },
+        );
+        for chunk in bytes.chunks(50_000) {
+            self.input(Input::PeerMessage {
+                connection,
+                bytes: chunk.to_vec(),
+            });
+        }
+        self.peer_says(
+            connection,
+            PeerCommand::SegmentDataSendingCompleted {
+                segment,
+                request: wire_request,
+            },
+        );
+        let body = self
+            .outputs
+            .iter()
+            .rev()
+            .find_map(|o| match o {
+                Output::StoreBytes { request, .. } => Some(*request),
+                _ => None,
+            })
+            .expect("the peer's bytes were stored");
+        (segment, body)
+    }
+
+    fn appended(&self, request: RequestId) -> bool {
+        self.outputs
+            .iter()
+            .any(|o| matches!(o, Output::Append { request: r, .. } if *r == request))
+    }
+
+    fn integrity_failures(&self) -> Vec<(usize, SegmentSource, IntegrityCheck)> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::IntegrityFailure {
+                    segment,
+                    source,
+                    check,
+                    ..
+                } => Some((segment, source, check)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether segment `index` was fetched over HTTP (whole, not as a resume).
+    fn fetched_over_http(&self, index: u64) -> bool {
+        self.fetches.iter().any(|f| {
+            f.range
+                .is_some_and(|r| r.offset == 1000 + index * SEGMENT_BYTES && !f.append_to_stored)
+        })
     }
 
     /// Plays on for a while; returns how many media fetches that took.
@@ -505,4 +652,131 @@ fn segments_are_served_to_a_peer_from_the_store() {
             byte_length: SEGMENT_BYTES - 100
         }))
     );
+}
+
+fn integrity_config() -> Config {
+    let mut config = Host::p2p_config();
+    // Relative: resolved against the playlist's URL, as a page would write it.
+    config.integrity_url = Some("segments-sha256.json".into());
+    config
+}
+
+#[test]
+fn a_peer_segment_is_appended_only_once_its_digest_matches() {
+    let mut host = Host::new(integrity_config());
+    let integrity_fetches: Vec<&FetchOrder> = host
+        .fetches
+        .iter()
+        .filter(|f| f.purpose == FetchPurpose::IntegrityFile)
+        .collect();
+    assert_eq!(integrity_fetches.len(), 1);
+    assert_eq!(
+        integrity_fetches[0].url,
+        "https://origin.test/video/segments-sha256.json"
+    );
+    let connection = host.connect_remote_peer();
+    let (segment, body) = host.peer_delivers(connection);
+    assert!(
+        host.outputs
+            .iter()
+            .any(|o| matches!(o, Output::HashBody { request } if *request == body)),
+        "the peer's body was not hashed"
+    );
+    assert!(!host.appended(body), "appended before the digest was known");
+    host.input(Input::BodyHashed {
+        request: body,
+        sha256: sha256(&true_bytes(segment)).as_bytes().to_vec(),
+    });
+    host.play_on(1);
+    assert!(host.appended(body), "not appended after the digest matched");
+    assert!(host.integrity_failures().is_empty());
+    assert!(!host.closed_peers().contains(&connection));
+}
+
+#[test]
+fn a_peer_segment_with_the_wrong_digest_bans_the_peer_and_comes_from_the_origin() {
+    let mut host = Host::new(integrity_config());
+    let connection = host.connect_remote_peer();
+    let (segment, body) = host.peer_delivers(connection);
+    host.input(Input::BodyHashed {
+        request: body,
+        sha256: sha256(&[7u8; SEGMENT_BYTES as usize]).as_bytes().to_vec(),
+    });
+    assert!(host
+        .outputs
+        .iter()
+        .any(|o| matches!(o, Output::ReleaseBody { request } if *request == body)));
+    assert_eq!(
+        host.integrity_failures(),
+        vec![(
+            segment as usize,
+            SegmentSource::Peer,
+            IntegrityCheck::Sha256
+        )]
+    );
+    assert_eq!(host.closed_peers(), vec![connection]);
+    let reasons = host.dropped_reasons();
+    assert!(reasons[0].starts_with("integrity:"), "{reasons:?}");
+    host.play_on(30);
+    assert!(!host.appended(body));
+    assert!(
+        host.fetched_over_http(segment),
+        "segment {segment} was not fetched from the origin"
+    );
+    assert!(!host
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Error { .. })));
+}
+
+#[test]
+fn without_a_file_a_peer_segment_the_browser_refuses_bans_the_peer() {
+    let mut host = Host::new(Host::p2p_config());
+    host.appends_fail = AppendsFail::PeerBodies;
+    let connection = host.connect_remote_peer();
+    let (segment, body) = host.peer_delivers(connection);
+    host.play_on(2);
+    assert!(
+        host.appended(body),
+        "the unchecked peer segment was not appended"
+    );
+    assert!(
+        !host
+            .outputs
+            .iter()
+            .any(|o| matches!(o, Output::HashBody { .. })),
+        "nothing to check a digest against"
+    );
+    assert_eq!(
+        host.integrity_failures(),
+        vec![(
+            segment as usize,
+            SegmentSource::Peer,
+            IntegrityCheck::Decode
+        )]
+    );
+    assert_eq!(host.closed_peers(), vec![connection]);
+    assert!(host.dropped_reasons()[0].starts_with("integrity:"));
+    host.play_on(30);
+    assert!(host.fetched_over_http(segment));
+    assert!(!host
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Error { fatal: true, .. })));
+}
+
+#[test]
+fn origin_bytes_the_browser_refuses_still_end_playback() {
+    let mut config = Host::p2p_config();
+    config.p2p.enabled = false;
+    let mut host = Host::new(config);
+    host.appends_fail = AppendsFail::OriginBodies;
+    host.play_on(2);
+    let fatal: Vec<Event> = host
+        .events()
+        .into_iter()
+        .filter(|e| matches!(e, Event::Error { fatal: true, .. }))
+        .collect();
+    assert_eq!(fatal.len(), 1, "{fatal:?}");
+    assert!(host.integrity_failures().is_empty());
 }

@@ -423,6 +423,7 @@ proptest! {
                 latency: player_core::Duration::from_millis(latency_ms),
                 stall_after_bytes: match fault { Fault::Stall(b) => Some(b), _ => None },
                 vanish_after_bytes: match fault { Fault::VanishAfterBytes(b) => Some(b), _ => None },
+                ..PeerProfile::default()
             };
             viewer.vanish_at_s = match fault { Fault::VanishAt(at) => Some(at), _ => None };
             config.viewers.push(viewer);

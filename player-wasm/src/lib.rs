@@ -80,9 +80,10 @@ impl WasmPlayer {
     }
 }
 
-/// SHA-256 of `bytes` with the core's implementation (the `sha2` crate, the one that checks
-/// segments against `segments-sha256.json`). Exposed so `tests/bench/sha256.mjs` can measure it
-/// against WebCrypto in the browser.
+/// SHA-256 of `bytes` with the core's implementation (the `sha2` crate). The shim hashes
+/// segments for the integrity check (`HashBody`) with WebCrypto, several times faster
+/// (`tests/bench/sha256.mjs` measures both); this is its fallback where WebCrypto is missing
+/// (pages outside a secure context).
 #[wasm_bindgen]
 pub fn sha256(bytes: &[u8]) -> Vec<u8> {
     player_core::integrity::sha256(bytes).as_bytes().to_vec()

@@ -5,6 +5,9 @@
 //
 // Asserted: every viewer plays without a stall; every viewer after the first gets at least
 // half of its segment bytes from peers; the origin serves well under 4x the video's size.
+// The demo page checks peer segments against the sample's segments-sha256.json (a segment
+// from a peer counts as loaded only once its WebCrypto digest matched): every viewer loads
+// the file and none refuses anything.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -88,11 +91,17 @@ test('four viewers joining a few seconds apart share the video over WebRTC', { t
       assert.ok(report.reached, `viewer ${i + 1} did not reach the end (${report.reason}): ${show(report.state)}`);
       assert.deepEqual(report.stalls, [], `viewer ${i + 1} stalled: ${show(report.stalls)}`);
       assert.deepEqual(session.pageErrors, [], `viewer ${i + 1}: uncaught errors ${show(session.pageErrors)}`);
+      const refused = await session.page.evaluate(() =>
+        (window.shoalEvents ?? []).filter((e) => e.type === 'integrityfailure' || (e.type === 'error' && e.detail.code === 'integrity-file')),
+      );
+      assert.deepEqual(refused, [], `viewer ${i + 1}: integrity trouble between honest peers ${show(refused)}`);
     }
     t.diagnostic(`per viewer: ${JSON.stringify(shares)}`);
 
     // Every viewer plays level 1, so "the video" is that rendition's file.
     const log = await server.control.requests();
+    const integrityLoads = log.filter((r) => r.path === '/media/vod/segments-sha256.json' && r.status === 200).length;
+    assert.equal(integrityLoads, VIEWERS, `the integrity file was loaded ${integrityLoads} times for ${VIEWERS} viewers`);
     const origin = originMediaBytes(log);
     const played = new Set(
       log.filter((r) => r.status === 206 && rangeStart(r.range) !== null).map((r) => r.path),

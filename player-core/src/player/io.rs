@@ -176,6 +176,13 @@ pub enum Input {
         sent_bytes: u64,
         completed: bool,
     },
+    /// The SHA-256 digest ordered by [`Output::HashBody`]: 32 bytes, or none when the host
+    /// holds no body under `request`.
+    BodyHashed {
+        request: RequestId,
+        #[cfg_attr(feature = "serde", serde(with = "serde_bytes"))]
+        sha256: Vec<u8>,
+    },
 }
 
 /// What a fetch is for; the host may use it for priorities and logging only.
@@ -185,6 +192,8 @@ pub enum FetchPurpose {
     Playlist,
     InitSegment,
     MediaSegment,
+    /// PeerTube's `segments-sha256.json` (text).
+    IntegrityFile,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -280,6 +289,12 @@ pub enum Output {
     StoreBytes {
         request: RequestId,
         bytes: Bytes,
+    },
+    /// Compute the SHA-256 digest of the body stored under `request` (as it is now: the
+    /// body may be released before the digest is ready) and report [`Input::BodyHashed`].
+    /// The browser's WebCrypto does it several times faster than SHA-256 compiled to wasm.
+    HashBody {
+        request: RequestId,
     },
     /// Open a WebSocket to a tracker.
     TrackerConnect {
@@ -411,11 +426,32 @@ pub enum Event {
         reason: String,
         peers: usize,
     },
+    /// A segment's bytes were refused: they do not match `segments-sha256.json`, or (without
+    /// one) the browser could not decode bytes a peer sent. They are discarded and the
+    /// segment is fetched from the origin; the peer (`connection`, when one delivered them)
+    /// is dropped and banned.
+    IntegrityFailure {
+        level: usize,
+        segment: usize,
+        source: SegmentSource,
+        connection: Option<ConnectionId>,
+        check: IntegrityCheck,
+    },
     Error {
         kind: ErrorKind,
         fatal: bool,
         message: String,
     },
+}
+
+/// How bad segment bytes were found out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "kebab-case"))]
+pub enum IntegrityCheck {
+    /// Their SHA-256 digest differs from the one `segments-sha256.json` lists.
+    Sha256,
+    /// The media element refused them (no integrity file to check against).
+    Decode,
 }
 
 /// Where a segment's bytes came from.
@@ -455,4 +491,7 @@ pub enum ErrorKind {
     MediaAppend,
     /// The stream uses something this player does not play (yet).
     Unsupported,
+    /// The integrity file (`segments-sha256.json`) could not be loaded or read. Never fatal:
+    /// playback goes on, with P2P as if there were no file.
+    IntegrityFile,
 }

@@ -329,6 +329,7 @@ impl Player {
             return;
         };
         let mut orders = Vec::new();
+        let mut checks = Vec::new();
         for slot in stream
             .slots
             .segments
@@ -344,11 +345,20 @@ impl Player {
                     self.kept_appends.remove(&request);
                     orders.push(Output::ReleaseBody { request });
                 }
+                Slot::Verifying { request } => checks.push(request),
                 _ => {}
             }
             *slot = Slot::NEW;
         }
+        for order in &orders {
+            if let Output::ReleaseBody { request } = *order {
+                self.forget_unchecked(request);
+            }
+        }
         self.outputs.extend(orders);
+        for request in checks {
+            self.drop_check(request);
+        }
     }
 
     /// Notes which level an appended segment belongs to, for `LevelSwitched`.

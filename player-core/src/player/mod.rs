@@ -10,12 +10,13 @@ mod levels;
 mod live;
 mod media;
 mod p2p;
+mod verify;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use io::{
-    Bytes, ErrorKind, Event, FetchOrder, FetchPurpose, Input, LevelInfo, MediaSnapshot, Output,
-    RequestId, SegmentSource, Stats, TrackBuffered, TrackId, TrackSpec,
+    Bytes, ErrorKind, Event, FetchOrder, FetchPurpose, Input, IntegrityCheck, LevelInfo,
+    MediaSnapshot, Output, RequestId, SegmentSource, Stats, TrackBuffered, TrackId, TrackSpec,
 };
 
 use crate::config::Config;
@@ -54,6 +55,10 @@ enum RequestKind {
     AudioPlaylist,
     AudioInit(usize),
     AudioSegment(usize),
+    /// The first load of `segments-sha256.json` (verify.rs).
+    IntegrityFile,
+    /// A live refetch of it, for segments it did not list yet.
+    IntegrityRefetch,
 }
 
 impl RequestKind {
@@ -86,8 +91,11 @@ struct InFlight {
     ranged: bool,
     /// Body bytes received so far (for statistics and throughput).
     loaded_bytes: u64,
-    /// The request continues a segment a peer delivered in part.
-    resumed_from_peer: bool,
+    /// The request continues a segment this peer delivered in part.
+    resumed_from: Option<verify::PeerSource>,
+    /// The body is checked against the integrity file before it is appended (a mirror's;
+    /// the origin's bodies are trusted).
+    verify: bool,
 }
 
 /// Which playlist is being loaded: the URL the user gave, or a level's media playlist.
@@ -192,6 +200,10 @@ pub struct Player {
     /// Appends ordered with `keep`: the host holds those bodies until `ReleaseBody`, whatever
     /// P2P does meanwhile.
     kept_appends: BTreeSet<RequestId>,
+    /// Segment integrity: the file, the bodies being checked (verify.rs).
+    integrity: verify::Integrity,
+    /// Peers that broke the protocol or sent bad segments: not accepted again this session.
+    banned_peers: BTreeSet<[u8; 20]>,
 }
 
 impl Player {
@@ -234,6 +246,8 @@ impl Player {
             player_height_px: None,
             body_bytes: BTreeMap::new(),
             kept_appends: BTreeSet::new(),
+            integrity: verify::Integrity::new(None, ""),
+            banned_peers: BTreeSet::new(),
         }
     }
 
@@ -308,6 +322,7 @@ impl Player {
             Input::Timer => self.handle_tracker_timer(),
             Input::SetLevel { level, smooth } => self.set_level(level, smooth),
             Input::PlayerSize { height_px, .. } => self.player_height_px = Some(height_px),
+            Input::BodyHashed { request, sha256 } => self.on_body_hashed(request, &sha256),
             p2p_input => self.handle_p2p_input(p2p_input),
         }
         self.update();
@@ -342,6 +357,7 @@ impl Player {
         if let Some(index) = segment {
             self.record_appended_level(index);
         }
+        self.forget_unchecked(request);
         let bytes = self.body_bytes.remove(&request);
         // What the append order said decides, not whether P2P is on now: the swarm may have
         // been left or joined while the append ran.
@@ -379,6 +395,7 @@ impl Player {
         self.p2p_enabled = p2p_enabled;
         self.network_metered = network_metered;
         self.player_height_px = player_height_px;
+        self.integrity = verify::Integrity::new(self.config.integrity_url.as_deref(), &url);
         self.source_url = Some(url.clone());
         if self.config.start_position_s > 0.0 {
             self.pending_start_s = Some(self.config.start_position_s);
@@ -409,7 +426,8 @@ impl Player {
                 deadline,
                 ranged,
                 loaded_bytes: 0,
-                resumed_from_peer: false,
+                resumed_from: None,
+                verify: false,
             },
         );
         request
@@ -463,35 +481,35 @@ impl Player {
             RequestKind::Playlist => self.on_playlist(text.unwrap_or_default()),
             RequestKind::LiveReload => self.on_live_reload(text.unwrap_or_default()),
             RequestKind::AudioPlaylist => self.on_audio_playlist(text.unwrap_or_default()),
+            RequestKind::IntegrityFile | RequestKind::IntegrityRefetch => {
+                self.on_integrity_file(in_flight.kind, text.as_deref().unwrap_or_default())
+            }
             RequestKind::AudioInit(_) | RequestKind::AudioSegment(_) => {
                 self.on_audio_media_done(request, in_flight.kind)
             }
-            RequestKind::Init(_) | RequestKind::Segment(_) => {
+            RequestKind::Init(_) => {
                 let Some(stream) = self.stream.as_mut() else {
                     return;
                 };
                 *media_slot(&mut stream.slots, in_flight.kind) = Slot::Fetched { request };
-                let RequestKind::Segment(index) = in_flight.kind else {
+            }
+            RequestKind::Segment(index) => {
+                let Some(stream) = self.stream.as_ref() else {
                     return;
                 };
-                let level = stream.level;
                 self.http_pipe
                     .transfer_completed(self.now, &mut self.http_bandwidth);
-                let (bytes, source) = if in_flight.resumed_from_peer {
-                    let full = stream.playlist.segments[index]
-                        .byte_range
-                        .map_or(loaded_bytes, |r| r.length);
-                    (full, SegmentSource::PeerThenHttp)
-                } else {
-                    (loaded_bytes, SegmentSource::Http)
+                let (bytes, source) = match in_flight.resumed_from {
+                    Some(peer) => {
+                        let full = stream.playlist.segments[index]
+                            .byte_range
+                            .map_or(loaded_bytes, |r| r.length);
+                        (full, Some(verify::BodySource::PeerThenHttp(peer)))
+                    }
+                    None if in_flight.verify => (loaded_bytes, Some(verify::BodySource::Mirror)),
+                    None => (loaded_bytes, None),
                 };
-                self.body_bytes.insert(request, bytes);
-                self.event(Event::SegmentLoaded {
-                    level,
-                    segment: index,
-                    bytes,
-                    source,
-                });
+                self.receive_segment(request, index, bytes, source);
             }
         }
     }
@@ -575,6 +593,12 @@ impl Player {
         if kind == RequestKind::LiveReload {
             return self.on_live_reload_failure(failure, message);
         }
+        if matches!(
+            kind,
+            RequestKind::IntegrityFile | RequestKind::IntegrityRefetch
+        ) {
+            return self.on_integrity_failure(kind, failure, message);
+        }
         let now = self.now;
         let retry = self.config.retry.clone();
         let (slot, what) = match (kind, self.stream.as_mut(), self.playlist_load.as_mut()) {
@@ -633,6 +657,14 @@ impl Player {
     }
 
     fn on_append_failed(&mut self, request: RequestId, quota_exceeded: bool, message: &str) {
+        if self.stopped {
+            // Appends ordered before a fatal error fail after it: one error is enough.
+            return;
+        }
+        if !quota_exceeded && self.on_unchecked_append_failed(request) {
+            // Bytes a peer sent unchecked: the peer is banned and the origin sends them again.
+            return;
+        }
         let video_slot = self
             .stream
             .as_mut()
@@ -814,6 +846,7 @@ impl Player {
         }
         self.load_playlist_if_due();
         self.load_audio_playlist_if_due();
+        self.load_integrity_if_due(self.p2p_requested());
         if self.stopped {
             return;
         }
@@ -827,6 +860,7 @@ impl Player {
         self.join_swarm_if_wanted();
         let position_s = self.position_s();
         self.supervise_peer_downloads(position_s);
+        self.give_up_late_checks(position_s);
         self.schedule_fetches(position_s);
         self.schedule_appends();
         self.trim_back_buffer();
@@ -941,9 +975,14 @@ impl Player {
 
         let mut orders = Vec::new();
         let mut unneeded_peer_downloads = Vec::new();
+        let mut unneeded_checks = Vec::new();
         for (index, slot) in stream.slots.segments.iter_mut().enumerate() {
             let needed = window.contains(&index);
             match *slot {
+                Slot::Verifying { request } if !needed => {
+                    unneeded_checks.push(request);
+                    *slot = Slot::NEW;
+                }
                 Slot::Fetching { request, .. } if !needed => {
                     if self.requests.remove(&request).is_some() {
                         orders.push(Output::CancelFetch { request });
@@ -967,6 +1006,9 @@ impl Player {
         let thin_buffer = ahead_s < THIN_BUFFER_SEGMENTS * stream.playlist.target_duration_s;
         for request in unneeded_peer_downloads {
             self.cancel_peer_download(request);
+        }
+        for request in unneeded_checks {
+            self.drop_check(request);
         }
         // The audio is fetched no further ahead than the video is loaded or loading (beyond
         // the segment at the playhead): audio the video cannot play with yet would only take
@@ -1057,7 +1099,9 @@ impl Player {
             | RequestKind::LiveReload
             | RequestKind::AudioPlaylist
             | RequestKind::AudioInit(_)
-            | RequestKind::AudioSegment(_) => {
+            | RequestKind::AudioSegment(_)
+            | RequestKind::IntegrityFile
+            | RequestKind::IntegrityRefetch => {
                 unreachable!("playlists are loaded elsewhere, audio by audio.rs")
             }
         };
@@ -1213,6 +1257,7 @@ impl Player {
             .chain(tick)
             .chain(self.tracker_timeout())
             .chain(self.live_timeout())
+            .chain(self.integrity_timeout())
             .chain(self.next_stats_at())
             .min()
     }
@@ -1256,7 +1301,9 @@ fn media_slot(slots: &mut SlotTable, kind: RequestKind) -> &mut Slot {
         | RequestKind::LiveReload
         | RequestKind::AudioPlaylist
         | RequestKind::AudioInit(_)
-        | RequestKind::AudioSegment(_) => {
+        | RequestKind::AudioSegment(_)
+        | RequestKind::IntegrityFile
+        | RequestKind::IntegrityRefetch => {
             unreachable!("playlists have no media slot; audio slots are in audio.rs")
         }
     }

@@ -19,7 +19,7 @@
 //! - A peer transfer that stalls or would miss its deadline is cancelled and HTTP resumes
 //!   from the bytes already received.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::config::P2pConfig;
 use crate::hls::{ByteRange, Segment};
@@ -31,7 +31,8 @@ use crate::swarm::id::{self, StreamType};
 use crate::swarm::{ConnectionId, TrackerAction, TrackerClient, TrackerConfig};
 use crate::time::{Duration, Instant};
 
-use super::io::{Bytes, Event, FetchOrder, FetchPurpose, Output, SegmentSource, Stats};
+use super::io::{Bytes, Event, FetchOrder, FetchPurpose, Output, Stats};
+use super::verify::{BodySource, PeerSource};
 use super::{InFlight, Player, RequestId, RequestKind, Slot};
 
 /// How often traffic statistics are reported.
@@ -137,8 +138,6 @@ pub(super) struct Swarm {
     store: SegmentStore,
     next_wire_request: WireRequestId,
     last_announcement: Option<(Vec<SegmentId>, Vec<SegmentId>)>,
-    /// Peers dropped for breaking the protocol: not accepted again this session.
-    banned: BTreeSet<[u8; 20]>,
     /// Seed of the per-segment HTTP spread.
     spread_seed: u64,
     joined_at: Instant,
@@ -227,8 +226,14 @@ impl Player {
         self.swarm.as_ref().map_or(0, Swarm::open_peer_count)
     }
 
-    fn p2p_wanted(&self) -> bool {
+    /// The viewer and the configuration want P2P.
+    pub(super) fn p2p_requested(&self) -> bool {
         self.p2p_enabled && !self.config.p2p.trackers.is_empty() && !self.stopped
+    }
+
+    /// P2P is requested and the integrity policy lets it run (verify.rs).
+    fn p2p_wanted(&self) -> bool {
+        self.p2p_requested() && self.integrity_allows_p2p()
     }
 
     fn upload_allowed(&self) -> bool {
@@ -260,7 +265,6 @@ impl Player {
             store: SegmentStore::new(self.config.p2p.store_max_bytes),
             next_wire_request: 1,
             last_announcement: None,
-            banned: BTreeSet::new(),
             spread_seed: self.seed ^ 0x9e37_79b9_7f4a_7c15,
             joined_at: self.now,
         });
@@ -454,7 +458,7 @@ impl Player {
         let banned = swarm
             .tracker
             .remote_peer_id(connection)
-            .is_some_and(|id| swarm.banned.contains(&id));
+            .is_some_and(|id| self.banned_peers.contains(&id));
         if banned {
             return self.drop_peer(swarm, connection, "banned earlier".into(), false);
         }
@@ -498,7 +502,7 @@ impl Player {
         };
         if ban {
             if let Some(id) = swarm.tracker.remote_peer_id(connection) {
-                swarm.banned.insert(id);
+                self.banned_peers.insert(id);
             }
         }
         swarm.tracker.handle_connection_closed(self.now, connection);
@@ -514,6 +518,24 @@ impl Player {
             connection,
             reason,
             peers,
+        });
+    }
+
+    /// Drops a peer that sent bad segment bytes (verify.rs), if it is still connected under
+    /// the same peer id; the ban on the id is already recorded.
+    pub(super) fn drop_banned_peer(
+        &mut self,
+        connection: ConnectionId,
+        peer_id: Option<[u8; 20]>,
+        reason: String,
+    ) {
+        self.with_swarm(|player, swarm| {
+            let same = swarm.tracker.remote_peer_id(connection) == peer_id;
+            let Some(peer) = swarm.peers.get_mut(&connection).filter(|_| same) else {
+                return;
+            };
+            peer.failures += 1;
+            player.drop_peer(swarm, connection, reason, true);
         });
     }
 
@@ -661,20 +683,17 @@ impl Player {
         if stream.segment_id(index) != segment {
             return;
         }
-        stream.slots.segments[index] = Slot::Fetched { request };
-        let level = stream.level;
-        // Like an HTTP body: the append keeps it for peers and the store ledger needs its size.
-        self.body_bytes.insert(request, byte_count);
+        let source = PeerSource {
+            connection,
+            peer_id: swarm.tracker.remote_peer_id(connection),
+        };
+        // Like an HTTP body: checked against the integrity file if there is one, then the
+        // append keeps it for peers and the store ledger needs its size.
         self.outputs.push_back(Output::StoreBytes {
             request,
             bytes: Bytes(bytes),
         });
-        self.event(Event::SegmentLoaded {
-            level,
-            segment: index,
-            bytes: byte_count,
-            source: SegmentSource::Peer,
-        });
+        self.receive_segment(request, index, byte_count, Some(BodySource::Peer(source)));
     }
 
     /// Gives a peer download's slot back: to HTTP resuming after `prefix` when there is one,
@@ -717,7 +736,11 @@ impl Player {
                 deadline,
                 ranged: true,
                 loaded_bytes: 0,
-                resumed_from_peer: true,
+                resumed_from: Some(PeerSource {
+                    connection: download.connection,
+                    peer_id: swarm.tracker.remote_peer_id(download.connection),
+                }),
+                verify: false,
             },
         );
         self.outputs.push_back(Output::Fetch(FetchOrder {
@@ -812,6 +835,17 @@ impl Player {
         }
     }
 
+    /// Seconds before a segment is needed by which HTTP must start it to be safe: twice
+    /// its measured HTTP time plus a margin (the urgency window without the peer stall).
+    pub(super) fn http_fallback_s(&self, index: usize) -> f64 {
+        let Some(stream) = self.stream.as_ref() else {
+            return 0.0;
+        };
+        let segment = &stream.playlist.segments[index];
+        let bytes = segment_bytes(segment, self.level_bandwidth()) as f64;
+        2.0 * (bytes * 8.0 / self.http_bps() + REQUEST_LATENCY_S) + DEADLINE_MARGIN_S
+    }
+
     /// The throughput of the origin: measured, or the configured guess.
     pub(super) fn http_bps(&self) -> f64 {
         self.http_bandwidth
@@ -861,6 +895,9 @@ impl Player {
         let (Some(stream), Some(swarm)) = (self.stream.as_ref(), self.swarm.as_ref()) else {
             return Source::Http;
         };
+        if self.peer_data_refused(index) {
+            return Source::Http;
+        }
         let segment = &stream.playlist.segments[index];
         let until_needed_s = (segment.start_s - position_s).max(0.0);
         // The same size as the supervision uses, or a transfer chosen as in time would be

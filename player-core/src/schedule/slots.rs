@@ -19,6 +19,9 @@ pub(crate) enum Slot {
     },
     /// The last attempt failed; the next may start at `at`.
     WaitingRetry { at: Instant, failed_attempts: u32 },
+    /// The bytes are in the host's store under `request` and are being checked (bytes from a
+    /// peer against `segments-sha256.json`): neither appended nor shared until they pass.
+    Verifying { request: RequestId },
     /// The bytes are in the host's store under `request`, not yet handed to the media element.
     Fetched { request: RequestId },
     /// An append of the bytes of `request` was ordered and has not finished.
@@ -95,6 +98,7 @@ impl SlotTable {
             matches!(
                 slot,
                 Slot::Fetching { .. }
+                    | Slot::Verifying { .. }
                     | Slot::Fetched { .. }
                     | Slot::Appending { .. }
                     | Slot::Appended
@@ -173,11 +177,17 @@ impl SlotTable {
 
     /// Finds the slot (segment or init) that `request` belongs to, in any state naming it.
     pub fn find_request(&mut self, request: RequestId) -> Option<&mut Slot> {
-        self.segments.iter_mut().chain(self.inits.iter_mut()).find(|slot| {
-            matches!(**slot,
-                Slot::Fetching { request: r, .. } | Slot::Fetched { request: r } | Slot::Appending { request: r }
+        self.segments
+            .iter_mut()
+            .chain(self.inits.iter_mut())
+            .find(|slot| {
+                matches!(**slot,
+                Slot::Fetching { request: r, .. }
+                    | Slot::Verifying { request: r }
+                    | Slot::Fetched { request: r }
+                    | Slot::Appending { request: r }
                 if r == request)
-        })
+            })
     }
 }
 

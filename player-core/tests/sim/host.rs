@@ -6,9 +6,11 @@
 
 use std::collections::BTreeMap;
 
+use player_core::integrity::sha256;
 use player_core::p2p::wire::PeerCommand;
 use player_core::player::{FetchOrder, FetchPurpose, RequestId, TrackId};
-use player_core::{Config, Event, Input, Instant, Output, Player};
+use player_core::swarm::ConnectionId;
+use player_core::{Config, Duration, Event, Input, Instant, Output, Player};
 
 use super::body::Body;
 use super::clock::{secs, EventQueue};
@@ -20,6 +22,10 @@ use super::tracker::Tracker;
 use super::{HostOrder, SimEvent, ViewerId};
 
 mod checks;
+
+/// How long the host takes to hash a body (`HashBody`): WebCrypto needs a few milliseconds
+/// for a 2 MiB segment.
+pub const HASH_DELAY: Duration = Duration::from_millis(3);
 
 /// Everything viewers share: the event queue, the origin, the tracker and the network.
 #[derive(Debug)]
@@ -81,6 +87,8 @@ pub struct Host {
     sequence_end_s: Option<f64>,
     /// The URL of the init segment appended last, by level.
     appended_init_urls: BTreeMap<usize, String>,
+    /// The viewer at the other end of each peer connection that opened.
+    remotes: BTreeMap<ConnectionId, ViewerId>,
 }
 
 impl Host {
@@ -114,6 +122,7 @@ impl Host {
             store: BTreeMap::new(),
             sequence_end_s: None,
             appended_init_urls: BTreeMap::new(),
+            remotes: BTreeMap::new(),
         }
     }
 
@@ -121,7 +130,12 @@ impl Host {
     pub fn concurrent_fetches(&self) -> usize {
         self.in_flight
             .values()
-            .filter(|r| r.purpose != FetchPurpose::Playlist)
+            .filter(|r| {
+                matches!(
+                    r.purpose,
+                    FetchPurpose::InitSegment | FetchPurpose::MediaSegment
+                )
+            })
             .count()
     }
 
@@ -147,6 +161,11 @@ impl Host {
         }
         if let Input::Load { .. } = input {
             self.joined = true;
+        }
+        if let Input::PeerOpened { connection } = input {
+            if let Some(remote) = sh.net.remote_viewer((self.viewer, connection)) {
+                self.remotes.insert(connection, remote);
+            }
         }
         if self.host_order == HostOrder::SnapshotAround {
             let snapshot = self.media.snapshot();
@@ -315,6 +334,7 @@ impl Host {
                 sh.origin.cancel(viewer, request);
             }
             Output::ReleaseBody { request } => {
+                self.log.released.push((now, request));
                 self.store.remove(&request);
             }
             Output::CreateSourceBuffers { tracks } => {
@@ -359,14 +379,55 @@ impl Host {
                 self.media.set_end_of_stream(now);
             }
             Output::Event(event) => {
-                // Every peer here is a real core behind an honest host: dropping one for
-                // breaking the protocol is a bug of the core.
-                if let Event::PeerDropped { reason, .. } = &event {
-                    if reason.starts_with("protocol violation") || reason.contains("banned") {
+                // Every peer here is a real core behind a host, honest unless its profile
+                // corrupts what it uploads: dropping an honest one for breaking the protocol
+                // or for bad bytes is a bug of the core.
+                let honest = |host: &Host, connection: &ConnectionId| {
+                    host.remotes
+                        .get(connection)
+                        .is_none_or(|&remote| !sh.net.corrupts(remote))
+                };
+                match &event {
+                    Event::PeerDropped {
+                        reason, connection, ..
+                    } if honest(self, connection)
+                        && (reason.starts_with("protocol violation")
+                            || reason.starts_with("integrity")
+                            || reason.contains("banned")) =>
+                    {
                         self.violation(now, format!("dropped an honest peer: {reason}"));
                     }
+                    Event::IntegrityFailure {
+                        connection: Some(connection),
+                        ..
+                    } if honest(self, connection) => {
+                        let message = format!("refused an honest peer's bytes: {event:?}");
+                        self.violation(now, message);
+                    }
+                    _ => {}
                 }
                 self.log.events.push((now, event));
+            }
+            Output::HashBody { request } => {
+                self.log.hashes.push((now, request));
+                let digest = match self.store.get(&request) {
+                    Some(stored) => sha256(&sh.origin.content.materialize(&stored.body))
+                        .as_bytes()
+                        .to_vec(),
+                    None => {
+                        self.violation(
+                            now,
+                            format!("HashBody of {request:?}, which is not stored"),
+                        );
+                        Vec::new()
+                    }
+                };
+                let input = Input::BodyHashed {
+                    request,
+                    sha256: digest,
+                };
+                sh.queue
+                    .push(now + HASH_DELAY, SimEvent::Core { viewer, input });
             }
             Output::Timeout { .. } => unreachable!("handled by drain"),
             Output::StoreBytes { request, bytes } => {

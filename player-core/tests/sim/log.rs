@@ -64,6 +64,10 @@ pub struct Log {
     pub max_peer_downloads: usize,
     /// `StoreBytes` orders: when, under which request, how many bytes.
     pub stored: Vec<(Instant, RequestId, u64)>,
+    /// `HashBody` orders.
+    pub hashes: Vec<(Instant, RequestId)>,
+    /// `ReleaseBody` orders.
+    pub released: Vec<(Instant, RequestId)>,
 }
 
 impl Log {

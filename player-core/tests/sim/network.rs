@@ -72,6 +72,31 @@ pub struct PeerProfile {
     pub stall_after_bytes: Option<u64>,
     /// The viewer vanishes (closes its tab) after uploading this many segment bytes.
     pub vanish_after_bytes: Option<u64>,
+    /// Every segment the viewer uploads is altered on the way (a broken or hostile peer).
+    pub corrupt_uploads: Option<Corruption>,
+}
+
+/// How a corrupting peer alters the segments it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Corruption {
+    /// One byte in the middle of the media data: the segment still parses (a demuxer would
+    /// play it, with a glitch), only its digest tells.
+    Payload,
+    /// The first byte: the media element cannot parse the segment.
+    Header,
+}
+
+impl Corruption {
+    /// Alters a segment's bytes as this kind of corruption does.
+    pub fn apply(self, body: &mut [u8]) {
+        let at = match self {
+            Corruption::Payload => body.len() / 2,
+            Corruption::Header => 0,
+        };
+        if let Some(byte) = body.get_mut(at) {
+            *byte ^= 0x5a;
+        }
+    }
 }
 
 impl Default for PeerProfile {
@@ -81,6 +106,7 @@ impl Default for PeerProfile {
             latency: Duration::from_millis(15),
             stall_after_bytes: None,
             vanish_after_bytes: None,
+            corrupt_uploads: None,
         }
     }
 }
@@ -260,6 +286,18 @@ impl Network {
                 ));
             }
         }
+    }
+
+    /// The viewer at the other end of one side of a connection, once known.
+    pub fn remote_viewer(&self, end: End) -> Option<ViewerId> {
+        self.conns.get(&end)?.remote.map(|(viewer, _)| viewer)
+    }
+
+    /// Whether `viewer` corrupts what it uploads.
+    pub fn corrupts(&self, viewer: ViewerId) -> bool {
+        self.uplinks
+            .get(viewer)
+            .is_some_and(|u| u.profile.corrupt_uploads.is_some())
     }
 
     /// One-way delay between two viewers.

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 
 use player_core::hls::ByteRange;
+use player_core::integrity::{sha256, Digest};
 use player_core::player::{FetchOrder, RequestId};
 use player_core::{Duration, Input, Instant};
 
@@ -28,6 +29,10 @@ const INIT_BYTES: u64 = 1418;
 
 /// `GROUP-ID` of the audio rendition of split content (PeerTube's).
 pub const AUDIO_GROUP: &str = "audio";
+
+/// Where the origin serves PeerTube's integrity file (when the content has one).
+pub const INTEGRITY_URL: &str =
+    "https://origin.test/static/streaming-playlists/hls/demo/segments-sha256.json";
 
 /// One media segment of a level: its bytes in the level's file and its playlist time.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,6 +67,8 @@ pub enum Resource {
     MediaPlaylist {
         level: usize,
     },
+    /// `segments-sha256.json`.
+    IntegrityFile,
     Init {
         level: usize,
     },
@@ -99,6 +106,16 @@ pub struct Content {
     /// restarted): the same init bytes under another URI (`?restart=1`), so that the player
     /// must load and append an init segment again there.
     pub discontinuity_at: Option<usize>,
+    /// Each segment (and init segment) is a file of its own, as PeerTube's live streams are
+    /// cut, instead of a byte range of the level's file. The bytes are the same.
+    pub segment_files: bool,
+    /// The SHA-256 digest of every segment, by level, when the origin serves an integrity
+    /// file at [`INTEGRITY_URL`]: PeerTube's VOD form (by byte range) for byte-range content,
+    /// its live form (by file name) for [`Content::segment_files`].
+    pub digests: Option<Vec<Vec<Digest>>>,
+    /// A live integrity file lists a segment this long after it is published (PeerTube's
+    /// trails the playlist); infinite: never.
+    pub integrity_lag_s: f64,
 }
 
 /// The query that names the init segment after [`Content::discontinuity_at`].
@@ -150,7 +167,137 @@ impl Content {
             live_window: None,
             audio_level: None,
             discontinuity_at: None,
+            segment_files: false,
+            digests: None,
+            integrity_lag_s: 0.0,
         }
+    }
+
+    /// The same content with PeerTube's integrity file served at [`INTEGRITY_URL`].
+    pub fn with_integrity(mut self) -> Content {
+        let digests = (0..self.levels.len())
+            .map(|level| {
+                self.levels[level]
+                    .segments
+                    .iter()
+                    .map(|s| sha256(&self.file_bytes(level, s.range.offset, s.range.length)))
+                    .collect()
+            })
+            .collect();
+        self.digests = Some(digests);
+        self
+    }
+
+    /// A live stream cut in one file per segment, as PeerTube's live streams are (see
+    /// [`Content::live`]).
+    pub fn live_files(duration_s: f64, bitrates_bps: &[u64], window: usize) -> Content {
+        Content {
+            segment_files: true,
+            ..Content::live(duration_s, bitrates_bps, window)
+        }
+    }
+
+    /// The URL of a segment: its own file, or the level's file (with a byte range).
+    pub fn segment_url(&self, level: usize, index: usize) -> String {
+        if self.segment_files {
+            format!("{BASE_URL}demo-level{level}-{index:05}.m4s")
+        } else {
+            self.levels[level].file_url.clone()
+        }
+    }
+
+    /// The URL of a level's init segment.
+    fn init_url(&self, level: usize) -> String {
+        if self.segment_files {
+            format!("{BASE_URL}demo-level{level}-init.mp4")
+        } else {
+            self.levels[level].file_url.clone()
+        }
+    }
+
+    /// `segments-sha256.json` as served at `now_s` (`None` without one): for byte-range
+    /// content PeerTube's VOD form, `{"<file>": {"<start>-<end>": "<hex>"}}`; for segment
+    /// files its live form, `{"<segment file>": "<hex>"}`, listing the segments published
+    /// [`Content::integrity_lag_s`] ago at least that are still in the live window.
+    pub fn integrity_json_at(&self, now_s: f64) -> Option<String> {
+        let digests = self.digests.as_ref()?;
+        let mut entries = Vec::new();
+        for (level, (info, digests)) in self.levels.iter().zip(digests).enumerate() {
+            let published = self.published(level, now_s);
+            let first = self.live_window.map_or(0, |w| published.saturating_sub(w));
+            let listed = info.segments[..published]
+                .iter()
+                .take_while(|s| s.end_s() + self.integrity_lag_s <= now_s)
+                .count()
+                .max(if self.live_window.is_some() {
+                    0
+                } else {
+                    published
+                });
+            let segments = (first.min(listed)..listed).map(|i| (i, &info.segments[i]));
+            if self.segment_files {
+                for (index, _) in segments {
+                    let url = self.segment_url(level, index);
+                    let name = url.trim_start_matches(BASE_URL);
+                    entries.push(format!("\"{name}\": \"{}\"", digests[index]));
+                }
+            } else {
+                let ranges: Vec<String> = segments
+                    .map(|(index, s)| {
+                        let last = s.range.offset + s.range.length - 1;
+                        format!("\"{}-{last}\": \"{}\"", s.range.offset, digests[index])
+                    })
+                    .collect();
+                let name = info.file_url.trim_start_matches(BASE_URL);
+                entries.push(format!("\"{name}\": {{{}}}", ranges.join(", ")));
+            }
+        }
+        Some(format!("{{{}}}", entries.join(",\n")))
+    }
+
+    /// Where the body of a (URL, range) request lies in a level's file: `(level, offset,
+    /// length)`, or `None` when the URL names no media or the range does not fit.
+    pub fn file_span(&self, url: &str, range: Option<ByteRange>) -> Option<(usize, u64, u64)> {
+        let (level, base) = self.media_file_of(url)?;
+        let within = match range {
+            Some(r) if r.length == 0 || r.offset + r.length > base.length => return None,
+            Some(r) => r,
+            None => ByteRange {
+                offset: 0,
+                length: base.length,
+            },
+        };
+        Some((level, base.offset + within.offset, within.length))
+    }
+
+    /// The level and the span of its file a media URL serves (the whole file, or one
+    /// segment's or init segment's part of it).
+    fn media_file_of(&self, url: &str) -> Option<(usize, ByteRange)> {
+        let url = url.strip_suffix(RESTART_QUERY).unwrap_or(url);
+        for (level, info) in self.levels.iter().enumerate() {
+            if !self.segment_files {
+                if url == info.file_url {
+                    let whole = ByteRange {
+                        offset: 0,
+                        length: info.file_len,
+                    };
+                    return Some((level, whole));
+                }
+                continue;
+            }
+            if url == self.init_url(level) {
+                return Some((level, info.init));
+            }
+            let prefix = format!("{BASE_URL}demo-level{level}-");
+            if let Some(index) = url
+                .strip_prefix(&prefix)
+                .and_then(|rest| rest.strip_suffix(".m4s"))
+                .and_then(|n| n.parse::<usize>().ok())
+            {
+                return info.segments.get(index).map(|s| (level, s.range));
+            }
+        }
+        None
     }
 
     /// A VOD with audio and video split, as PeerTube can produce it: one video-only level per
@@ -237,6 +384,9 @@ impl Content {
     pub fn media_playlist_text_at(&self, level: usize, now_s: f64) -> String {
         let info = &self.levels[level];
         let file = info.file_url.trim_start_matches(BASE_URL);
+        if self.segment_files {
+            return self.segment_files_playlist_at(level, now_s);
+        }
         let published = self.published(level, now_s);
         let first = self.live_window.map_or(0, |w| published.saturating_sub(w));
         let playlist_type = if self.live_window.is_some() {
@@ -268,10 +418,46 @@ impl Content {
         text
     }
 
+    /// The media playlist of segment-file content: `#EXT-X-MAP` and one URI per segment,
+    /// no byte ranges.
+    fn segment_files_playlist_at(&self, level: usize, now_s: f64) -> String {
+        let info = &self.levels[level];
+        let published = self.published(level, now_s);
+        let first = self.live_window.map_or(0, |w| published.saturating_sub(w));
+        let init = self.init_url(level);
+        let mut text = format!(
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:4\n#EXT-X-MEDIA-SEQUENCE:{first}\n\
+             #EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{}\"\n",
+            init.trim_start_matches(BASE_URL)
+        );
+        for (index, segment) in info.segments[first..published].iter().enumerate() {
+            let url = self.segment_url(level, first + index);
+            text.push_str(&format!(
+                "#EXTINF:{:.6},\n{}\n",
+                segment.duration_s,
+                url.trim_start_matches(BASE_URL)
+            ));
+        }
+        if published == info.segments.len() {
+            text.push_str("#EXT-X-ENDLIST\n");
+        }
+        text
+    }
+
     pub fn resolve(&self, url: &str, range: Option<ByteRange>) -> Resource {
         let url = url.strip_suffix(RESTART_QUERY).unwrap_or(url);
         if url == self.multivariant_url {
             return Resource::Multivariant;
+        }
+        if url == INTEGRITY_URL {
+            return if self.digests.is_some() {
+                Resource::IntegrityFile
+            } else {
+                Resource::NotFound
+            };
+        }
+        if self.segment_files {
+            return self.resolve_segment_file(url, range);
         }
         for (level, info) in self.levels.iter().enumerate() {
             if url == info.playlist_url {
@@ -295,6 +481,31 @@ impl Content {
             };
         }
         Resource::NotFound
+    }
+
+    /// [`Content::resolve`] for segment-file content.
+    fn resolve_segment_file(&self, url: &str, range: Option<ByteRange>) -> Resource {
+        for (level, info) in self.levels.iter().enumerate() {
+            if url == info.playlist_url {
+                return Resource::MediaPlaylist { level };
+            }
+        }
+        let Some((level, base)) = self.media_file_of(url) else {
+            return Resource::NotFound;
+        };
+        let Some((_, offset, length)) = self.file_span(url, range) else {
+            return Resource::OutOfRange;
+        };
+        let span = ByteRange { offset, length };
+        let info = &self.levels[level];
+        if span == info.init {
+            return Resource::Init { level };
+        }
+        match info.segments.iter().position(|s| s.range == span) {
+            Some(index) => Resource::Segment { level, index },
+            None if span == base => Resource::File { level },
+            None => Resource::OtherBytes { level },
+        }
     }
 
     /// A segment's playlist time span, for the media element.
@@ -483,14 +694,21 @@ impl Origin {
             (Some(Fault::Status(status)), _) => step = HttpStep::Fail(status),
             (_, Resource::NotFound) => step = HttpStep::Fail(404),
             (_, Resource::OutOfRange) => step = HttpStep::Fail(416),
-            (_, Resource::Multivariant | Resource::MediaPlaylist { .. }) => {
+            (
+                _,
+                Resource::Multivariant | Resource::MediaPlaylist { .. } | Resource::IntegrityFile,
+            ) => {
+                let now_s = super::clock::secs(now);
                 let text =
                     self.text_overrides.get(&order.url).cloned().unwrap_or_else(
                         || match resource {
                             Resource::Multivariant => self.content.multivariant_text(),
-                            Resource::MediaPlaylist { level } => self
-                                .content
-                                .media_playlist_text_at(level, super::clock::secs(now)),
+                            Resource::MediaPlaylist { level } => {
+                                self.content.media_playlist_text_at(level, now_s)
+                            }
+                            Resource::IntegrityFile => {
+                                self.content.integrity_json_at(now_s).unwrap_or_default()
+                            }
                             _ => unreachable!("matched above"),
                         },
                     );
@@ -504,18 +722,17 @@ impl Origin {
                 | Resource::OtherBytes { level }
                 | Resource::File { level },
             ) => {
-                let info = &self.content.levels[level];
-                match order.range {
-                    Some(range) if fault != Some(Fault::IgnoreRange) => {
-                        transfer.status = 206;
-                        transfer.total = range.length;
-                        transfer.file = Some((level, range.offset));
-                    }
-                    _ => {
-                        transfer.total = info.file_len;
-                        transfer.body = Resource::File { level };
-                        transfer.file = Some((level, 0));
-                    }
+                let range = order.range.filter(|_| fault != Some(Fault::IgnoreRange));
+                let (_, offset, length) = self
+                    .content
+                    .file_span(&order.url, range)
+                    .expect("resolved to media above");
+                transfer.file = Some((level, offset));
+                transfer.total = length;
+                if range.is_some() {
+                    transfer.status = 206;
+                } else if !self.content.segment_files {
+                    transfer.body = Resource::File { level };
                 }
             }
         }

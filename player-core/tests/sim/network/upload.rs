@@ -49,9 +49,12 @@ impl Network {
         if let Some(old) = replaced.and_then(|id| self.uploads.get_mut(&id)) {
             old.stopped = true;
         }
-        let (Some(body), true) = (body, open) else {
+        let (Some(mut body), true) = (body, open) else {
             return report_upload(now, end, 0, false, queue);
         };
+        if let Some(corruption) = self.uplinks[end.0].profile.corrupt_uploads {
+            corruption.apply(&mut body);
+        }
         let request = request_of(&header);
         for Bytes(message) in header {
             self.transmit(now, end, message, queue);
