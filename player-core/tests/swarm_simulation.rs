@@ -524,3 +524,44 @@ proptest! {
         prop_assert!(sim.violations.is_empty(), "{}", sim.violations.join("\n"));
     }
 }
+
+/// Bounded memory: two viewers watch a two-hour VOD end to end, sharing it, with the store
+/// capped at 8 MiB (16 segments of this stream). The driver checks after every event that the
+/// bodies a host keeps for peers never exceed the cap; the store evicts what is least useful
+/// (farthest behind the playhead) as playback goes on.
+#[test]
+fn a_two_hour_video_keeps_the_store_under_its_cap() {
+    const CAP: u64 = 8 * 1024 * 1024;
+    let mut config = SwarmConfig::new(Content::vod(7200.0, &[BITRATE_BPS]), 2, 10.0);
+    for viewer in &mut config.viewers {
+        viewer.core.p2p.store_max_bytes = CAP;
+    }
+    let mut sim = Sim::swarm(config);
+    let mut most_kept = [0u64; 2];
+    sim.run_until_checking(7400.0, |sim| {
+        for (viewer, host) in sim.hosts.iter().enumerate() {
+            most_kept[viewer] = most_kept[viewer].max(host.kept_bodies().1);
+        }
+    });
+    sim.print_figures("two-hour video, 8 MiB store");
+    println!("  most bytes kept for peers: {most_kept:?} (cap {CAP})");
+    sim.unload_all();
+    sim.assert_clean();
+    for viewer in 0..2 {
+        assert!(
+            sim.hosts[viewer].media.ended,
+            "viewer {viewer} did not reach the end"
+        );
+        assert!(most_kept[viewer] <= CAP);
+        // The cap was reached, so eviction really ran.
+        assert!(
+            most_kept[viewer] > CAP / 2,
+            "viewer {viewer} kept at most {}",
+            most_kept[viewer]
+        );
+    }
+    assert!(
+        sim.figures(1).p2p_share() > 0.5,
+        "the second viewer shared little"
+    );
+}
