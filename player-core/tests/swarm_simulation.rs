@@ -547,18 +547,14 @@ fn a_two_hour_video_keeps_the_store_under_its_cap() {
     println!("  most bytes kept for peers: {most_kept:?} (cap {CAP})");
     sim.unload_all();
     sim.assert_clean();
-    for viewer in 0..2 {
+    for (viewer, &kept) in most_kept.iter().enumerate() {
         assert!(
             sim.hosts[viewer].media.ended,
             "viewer {viewer} did not reach the end"
         );
-        assert!(most_kept[viewer] <= CAP);
+        assert!(kept <= CAP);
         // The cap was reached, so eviction really ran.
-        assert!(
-            most_kept[viewer] > CAP / 2,
-            "viewer {viewer} kept at most {}",
-            most_kept[viewer]
-        );
+        assert!(kept > CAP / 2, "viewer {viewer} kept at most {kept}");
     }
     assert!(
         sim.figures(1).p2p_share() > 0.5,
