@@ -404,6 +404,34 @@ fn a_malformed_media_playlist_is_a_fatal_parse_error_naming_the_line() {
         .all(|f| f.purpose == FetchPurpose::Playlist));
 }
 
+/// A body that ends short of its byte range (the origin's Content-Length disagrees, or the
+/// connection ended early without an error): the bytes are released, never appended, and the
+/// segment is fetched again.
+#[test]
+fn a_truncated_body_is_a_failed_attempt() {
+    let mut sim = Sim::new(config(5.0));
+    sim.origin
+        .fault_segment(0, 3, Fault::TruncateAt { bytes: 70_000 }, 1);
+    assert!(sim.run_until_ended(300.0));
+    // Appending the short body would show up here as wrong bytes appended.
+    sim.assert_clean();
+    let tries = attempts(&sim, segment(3));
+    assert_eq!(tries.len(), 2, "{tries:?}");
+    let appended: Vec<_> = sim
+        .log()
+        .appends
+        .iter()
+        .filter(|a| matches!(a.piece, Piece::Segment { index: 3, .. }))
+        .collect();
+    assert_eq!(appended.len(), 1);
+    assert_eq!(
+        appended[0].request,
+        sim.log().fetches_of(segment(3))[1].request
+    );
+    assert_eq!(sim.log().errors(), vec![]);
+    assert_eq!(sim.stalls(), &[]);
+}
+
 #[test]
 fn a_full_body_answer_to_a_ranged_request_is_a_failed_attempt() {
     let mut sim = Sim::new(config(5.0));
@@ -520,6 +548,7 @@ fn action() -> impl Strategy<Value = Action> {
         Just(Fault::Status(404)),
         Just(Fault::NoAnswer),
         (1u64..400_000).prop_map(|bytes| Fault::StallAfter { bytes }),
+        (0u64..400_000).prop_map(|bytes| Fault::TruncateAt { bytes }),
         Just(Fault::IgnoreRange),
     ];
     prop_oneof![

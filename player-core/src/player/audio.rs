@@ -179,7 +179,7 @@ impl Player {
             return;
         }
         let url = lane.url.clone();
-        let request = self.new_request(RequestKind::AudioPlaylist, false);
+        let request = self.new_request(RequestKind::AudioPlaylist, None);
         if let Some(lane) = self.audio.as_mut() {
             lane.load = Slot::Fetching {
                 request,
@@ -359,7 +359,7 @@ impl Player {
             }
             _ => unreachable!("audio media requests only"),
         };
-        let request = self.new_request(kind, range.is_some());
+        let request = self.new_request(kind, range);
         if let Some((slot, _)) = self.audio_slot_of_kind(kind) {
             *slot = Slot::Fetching {
                 request,

@@ -93,7 +93,7 @@ impl Player {
         if now < live.reload_at {
             return;
         }
-        let request = self.new_request(RequestKind::LiveReload, false);
+        let request = self.new_request(RequestKind::LiveReload, None);
         let live = self.live.as_mut().expect("checked above");
         live.reload = Slot::Fetching {
             request,

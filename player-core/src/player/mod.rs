@@ -20,7 +20,7 @@ pub use io::{
 };
 
 use crate::config::Config;
-use crate::hls::{parse_playlist, MediaPlaylist, Playlist, Variant};
+use crate::hls::{parse_playlist, ByteRange, MediaPlaylist, Playlist, Variant};
 use crate::schedule::{
     buffered_ahead_s, gap_jump_target, range_containing, BandwidthEstimator, Failure, PipeMeter,
     Slot, SlotTable,
@@ -87,8 +87,9 @@ impl RequestKind {
 struct InFlight {
     kind: RequestKind,
     deadline: Instant,
-    /// A byte range was asked for, so a full `200` answer is wrong.
-    ranged: bool,
+    /// The byte range asked for: a full `200` answer is wrong, and the body must have
+    /// exactly its length.
+    range: Option<ByteRange>,
     /// Body bytes received so far (for statistics and throughput).
     loaded_bytes: u64,
     /// The request continues a segment this peer delivered in part.
@@ -413,7 +414,7 @@ impl Player {
         request
     }
 
-    fn new_request(&mut self, kind: RequestKind, ranged: bool) -> RequestId {
+    fn new_request(&mut self, kind: RequestKind, range: Option<ByteRange>) -> RequestId {
         let request = self.allocate_request_id();
         let deadline = self.now + self.config.first_byte_timeout();
         if kind.is_media() {
@@ -424,7 +425,7 @@ impl Player {
             InFlight {
                 kind,
                 deadline,
-                ranged,
+                range,
                 loaded_bytes: 0,
                 resumed_from: None,
                 verify: false,
@@ -451,7 +452,7 @@ impl Player {
         let Some(in_flight) = self.requests.get_mut(&request) else {
             return;
         };
-        if in_flight.ranged && status != 206 {
+        if in_flight.range.is_some() && status != 206 {
             // A server that ignores Range sends the whole file: appending it would corrupt
             // the buffer, so the answer counts as a failed attempt.
             let kind = in_flight.kind;
@@ -476,6 +477,17 @@ impl Player {
         self.count_http_bytes(new_bytes);
         if in_flight.kind.is_media() {
             self.http_pipe.bytes_arrived(new_bytes);
+        }
+        if let Some(range) = in_flight.range.filter(|r| r.length != loaded_bytes) {
+            // A truncated body (the connection ended early) or a wrong one: appending it
+            // would corrupt the buffer. A failed attempt, retried like any other.
+            self.outputs.push_back(Output::ReleaseBody { request });
+            let message = format!(
+                "asked for {} bytes ({}), got {loaded_bytes}",
+                range.length,
+                range.to_http_range()
+            );
+            return self.on_failure(in_flight.kind, Failure::Network, &message);
         }
         match in_flight.kind {
             RequestKind::Playlist => self.on_playlist(text.unwrap_or_default()),
@@ -903,7 +915,7 @@ impl Player {
             _ => return,
         };
         let url = load.url.clone();
-        let request = self.new_request(RequestKind::Playlist, false);
+        let request = self.new_request(RequestKind::Playlist, None);
         if let Some(load) = self.playlist_load.as_mut() {
             load.slot = Slot::Fetching {
                 request,
@@ -1105,7 +1117,7 @@ impl Player {
                 unreachable!("playlists are loaded elsewhere, audio by audio.rs")
             }
         };
-        let request = self.new_request(kind, range.is_some());
+        let request = self.new_request(kind, range);
         let stream = self.stream.as_mut().expect("only called with a stream");
         *media_slot(&mut stream.slots, kind) = Slot::Fetching {
             request,

@@ -734,7 +734,7 @@ impl Player {
             InFlight {
                 kind: RequestKind::Segment(download.segment),
                 deadline,
-                ranged: true,
+                range: Some(range),
                 loaded_bytes: 0,
                 resumed_from: Some(PeerSource {
                     connection: download.connection,

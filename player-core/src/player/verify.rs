@@ -179,7 +179,7 @@ impl Player {
             let Slot::Idle { failed_attempts } = self.integrity.first_load else {
                 return;
             };
-            let request = self.new_request(RequestKind::IntegrityFile, false);
+            let request = self.new_request(RequestKind::IntegrityFile, None);
             self.integrity.first_load = Slot::Fetching {
                 request,
                 failed_attempts,
@@ -190,7 +190,7 @@ impl Player {
             if !due || self.integrity.refetch.is_some() {
                 return;
             }
-            let request = self.new_request(RequestKind::IntegrityRefetch, false);
+            let request = self.new_request(RequestKind::IntegrityRefetch, None);
             self.integrity.refetch_at = None;
             self.integrity.refetch = Some((request, now));
             (request, url)

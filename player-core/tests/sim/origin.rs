@@ -523,6 +523,10 @@ pub enum Fault {
     NoAnswer,
     /// Send headers and this many body bytes, then nothing more.
     StallAfter { bytes: u64 },
+    /// Send headers and this many body bytes, then end the body as if complete (a server
+    /// whose Content-Length is wrong, or whose connection ended where the client did not
+    /// notice).
+    TruncateAt { bytes: u64 },
     /// Ignore the Range header: answer 200 with the whole file.
     IgnoreRange,
 }
@@ -738,6 +742,9 @@ impl Origin {
         }
         if let Some(Fault::StallAfter { bytes }) = fault {
             transfer.stall_at = Some(bytes.min(transfer.total.saturating_sub(1)));
+        }
+        if let Some(Fault::TruncateAt { bytes }) = fault {
+            transfer.total = bytes.min(transfer.total);
         }
         self.transfers.insert((viewer, order.request), transfer);
         queue.push(
