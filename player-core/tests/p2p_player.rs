@@ -136,6 +136,7 @@ impl Host {
                         Input::HttpResponse {
                             request,
                             status: if order.range.is_some() { 206 } else { 200 },
+                            range_start: order.range.map(|r| r.offset),
                         },
                     );
                     let text = match order.purpose {

@@ -432,6 +432,21 @@ fn a_truncated_body_is_a_failed_attempt() {
     assert_eq!(sim.stalls(), &[]);
 }
 
+/// A 206 whose Content-Range names another first byte carries other bytes than asked for:
+/// cancelled at the headers and fetched again.
+#[test]
+fn a_wrong_content_range_is_a_failed_attempt() {
+    let mut sim = Sim::new(config(5.0));
+    sim.origin.fault_segment(0, 2, Fault::WrongContentRange, 1);
+    assert!(sim.run_until_ended(300.0));
+    sim.assert_clean();
+    let tries = attempts(&sim, segment(2));
+    assert_eq!(tries.len(), 2, "{tries:?}");
+    assert_eq!(tries[0].2, HttpEnd::Cancelled);
+    assert_eq!(tries[1].2, HttpEnd::Done);
+    assert_eq!(sim.log().errors(), vec![]);
+}
+
 #[test]
 fn a_full_body_answer_to_a_ranged_request_is_a_failed_attempt() {
     let mut sim = Sim::new(config(5.0));
@@ -549,6 +564,7 @@ fn action() -> impl Strategy<Value = Action> {
         Just(Fault::NoAnswer),
         (1u64..400_000).prop_map(|bytes| Fault::StallAfter { bytes }),
         (0u64..400_000).prop_map(|bytes| Fault::TruncateAt { bytes }),
+        Just(Fault::WrongContentRange),
         Just(Fault::IgnoreRange),
     ];
     prop_oneof![

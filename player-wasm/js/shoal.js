@@ -440,7 +440,11 @@ export class Player extends EventTarget {
         this.input({ type: 'httpFailed', request, status: response.status, message: `HTTP ${response.status} for ${url}` });
         return;
       }
-      this.input({ type: 'httpResponse', request, status: response.status });
+      // The first byte of a 206's Content-Range, when readable (cross-origin servers must
+      // expose the header): the core checks it is the one asked for.
+      const contentRange = /^bytes (\d+)-/.exec(response.headers.get('content-range') ?? '');
+      const rangeStart = contentRange ? Number(contentRange[1]) : null;
+      this.input({ type: 'httpResponse', request, status: response.status, rangeStart });
       const chunks = [];
       let loadedBytes = 0;
       const reader = response.body.getReader();

@@ -94,7 +94,14 @@ pub enum Input {
     /// The media element's current state.
     Media(MediaSnapshot),
     /// Response headers arrived with a success status.
-    HttpResponse { request: RequestId, status: u16 },
+    HttpResponse {
+        request: RequestId,
+        status: u16,
+        /// The first byte the `Content-Range` of a `206` names, when the host can read it
+        /// (cross-origin, only if the server exposes the header).
+        #[cfg_attr(feature = "serde", serde(default))]
+        range_start: Option<u64>,
+    },
     /// More of the body arrived; `loaded_bytes` counts all bytes so far.
     HttpProgress {
         request: RequestId,

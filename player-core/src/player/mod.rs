@@ -280,7 +280,11 @@ impl Player {
                 self.snapshot = snapshot;
                 self.snapshot_is_fresh = true;
             }
-            Input::HttpResponse { request, status } => self.on_response(request, status),
+            Input::HttpResponse {
+                request,
+                status,
+                range_start,
+            } => self.on_response(request, status, range_start),
             Input::HttpProgress {
                 request,
                 loaded_bytes,
@@ -447,18 +451,28 @@ impl Player {
             .count()
     }
 
-    fn on_response(&mut self, request: RequestId, status: u16) {
+    fn on_response(&mut self, request: RequestId, status: u16, range_start: Option<u64>) {
         let stall = self.config.stall_timeout();
         let Some(in_flight) = self.requests.get_mut(&request) else {
             return;
         };
-        if in_flight.range.is_some() && status != 206 {
-            // A server that ignores Range sends the whole file: appending it would corrupt
-            // the buffer, so the answer counts as a failed attempt.
+        // A server that ignores Range sends the whole file, and one that answers another
+        // range sends other bytes: appending either would corrupt the buffer, so the answer
+        // counts as a failed attempt.
+        let problem = match (in_flight.range, range_start) {
+            (Some(_), _) if status != 206 => {
+                Some(format!("asked for a byte range, got HTTP {status}"))
+            }
+            (Some(asked), Some(start)) if start != asked.offset => Some(format!(
+                "asked for {}, the answer's Content-Range starts at {start}",
+                asked.to_http_range()
+            )),
+            _ => None,
+        };
+        if let Some(message) = problem {
             let kind = in_flight.kind;
             self.requests.remove(&request);
             self.outputs.push_back(Output::CancelFetch { request });
-            let message = format!("asked for a byte range, got HTTP {status}");
             self.on_failure(kind, Failure::Network, &message);
             return;
         }

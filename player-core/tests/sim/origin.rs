@@ -527,6 +527,8 @@ pub enum Fault {
     /// whose Content-Length is wrong, or whose connection ended where the client did not
     /// notice).
     TruncateAt { bytes: u64 },
+    /// Answer 206 with the right bytes but a `Content-Range` naming another first byte.
+    WrongContentRange,
     /// Ignore the Range header: answer 200 with the whole file.
     IgnoreRange,
 }
@@ -582,6 +584,8 @@ struct Transfer {
     want_text: bool,
     /// Headers sent and body bytes still coming: takes a share of the bandwidth.
     flowing: bool,
+    /// The first byte the answer's `Content-Range` names (206 answers).
+    content_range_start: Option<u64>,
 }
 
 /// A whole body as it arrived: what it is, its length, and for media the level file and
@@ -686,6 +690,7 @@ impl Origin {
             file: None,
             want_text: order.want_text,
             flowing: false,
+            content_range_start: None,
         };
         let headers_at = now + self.config.latency;
         let mut step = HttpStep::Headers;
@@ -733,8 +738,12 @@ impl Origin {
                     .expect("resolved to media above");
                 transfer.file = Some((level, offset));
                 transfer.total = length;
-                if range.is_some() {
+                if let Some(range) = range {
                     transfer.status = 206;
+                    transfer.content_range_start = Some(range.offset);
+                    if fault == Some(Fault::WrongContentRange) {
+                        transfer.content_range_start = Some(range.offset + 1);
+                    }
                 } else if !self.content.segment_files {
                     transfer.body = Resource::File { level };
                 }
@@ -809,10 +818,15 @@ impl Origin {
             HttpStep::Headers => {
                 transfer.flowing = true;
                 let status = transfer.status;
+                let range_start = transfer.content_range_start;
                 let next = chunk_bytes.min(transfer.total);
                 self.schedule_chunk(now, viewer, request, next, queue);
                 Some(StepOutcome {
-                    input: Input::HttpResponse { request, status },
+                    input: Input::HttpResponse {
+                        request,
+                        status,
+                        range_start,
+                    },
                     body: None,
                 })
             }
