@@ -177,28 +177,11 @@ impl Player {
         let Some(live) = self.live.as_mut() else {
             return;
         };
-        let failed_attempts = match live.reload {
-            Slot::Fetching {
-                failed_attempts, ..
-            } => failed_attempts,
-            _ => 0,
-        };
-        match retry.delay_before_retry(failed_attempts, failure) {
-            Some(delay) => {
-                live.reload = Slot::WaitingRetry {
-                    at: now + delay,
-                    failed_attempts: failed_attempts + 1,
-                };
-            }
-            None => {
-                let tries = failed_attempts + 1;
-                self.fail(
-                    ErrorKind::PlaylistLoad,
-                    format!(
-                        "could not reload live playlist {url} after {tries} attempt(s): {message}"
-                    ),
-                );
-            }
+        if let Some(tries) = live.reload.fail_attempt(now, &retry, failure) {
+            self.fail(
+                ErrorKind::PlaylistLoad,
+                format!("could not reload live playlist {url} after {tries} attempt(s): {message}"),
+            );
         }
     }
 

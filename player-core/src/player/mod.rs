@@ -652,33 +652,15 @@ impl Player {
             }
             _ => return,
         };
-        let failed_attempts = match *slot {
-            Slot::Fetching {
-                failed_attempts, ..
-            } => failed_attempts,
-            _ => 0,
-        };
-        match retry.delay_before_retry(failed_attempts, failure) {
-            Some(delay) => {
-                *slot = Slot::WaitingRetry {
-                    at: now + delay,
-                    failed_attempts: failed_attempts + 1,
-                };
-            }
-            None => {
-                *slot = Slot::Idle {
-                    failed_attempts: failed_attempts + 1,
-                };
-                let kind = match kind {
-                    RequestKind::Playlist | RequestKind::AudioPlaylist => ErrorKind::PlaylistLoad,
-                    _ => ErrorKind::SegmentLoad,
-                };
-                let tries = failed_attempts + 1;
-                self.fail(
-                    kind,
-                    format!("could not load {what} after {tries} attempt(s): {message}"),
-                );
-            }
+        if let Some(tries) = slot.fail_attempt(now, &retry, failure) {
+            let kind = match kind {
+                RequestKind::Playlist | RequestKind::AudioPlaylist => ErrorKind::PlaylistLoad,
+                _ => ErrorKind::SegmentLoad,
+            };
+            self.fail(
+                kind,
+                format!("could not load {what} after {tries} attempt(s): {message}"),
+            );
         }
     }
 

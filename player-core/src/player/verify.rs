@@ -258,32 +258,15 @@ impl Player {
             let started = self.integrity.refetch.take().map_or(self.now, |(_, at)| at);
             return self.recheck_awaiting(started);
         }
-        let failed_attempts = match self.integrity.first_load {
-            Slot::Fetching {
-                failed_attempts, ..
-            } => failed_attempts,
-            _ => 0,
-        };
-        match self
-            .config
-            .retry
-            .delay_before_retry(failed_attempts, failure)
-        {
-            Some(delay) => {
-                self.integrity.first_load = Slot::WaitingRetry {
-                    at: self.now + delay,
-                    failed_attempts: failed_attempts + 1,
-                };
-            }
-            None => {
-                self.integrity.first_load = Slot::NEW;
-                self.integrity.settled = true;
-                let tries = failed_attempts + 1;
-                self.integrity_error(format!(
-                    "could not load {url} after {tries} attempt(s): {message}; segments from \
-                     peers are not checked"
-                ));
-            }
+        let retry = self.config.retry.clone();
+        let slot = &mut self.integrity.first_load;
+        if let Some(tries) = slot.fail_attempt(self.now, &retry, failure) {
+            self.integrity.first_load = Slot::NEW;
+            self.integrity.settled = true;
+            self.integrity_error(format!(
+                "could not load {url} after {tries} attempt(s): {message}; segments from peers \
+                 are not checked"
+            ));
         }
     }
 

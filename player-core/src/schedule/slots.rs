@@ -5,6 +5,8 @@ use crate::hls::MediaPlaylist;
 use crate::player::RequestId;
 use crate::time::Instant;
 
+use super::retry::{Failure, RetryPolicy};
+
 use super::buffer::{covers, overlaps, TimeRange};
 
 /// Where one segment or init segment stands.
@@ -32,6 +34,35 @@ pub(crate) enum Slot {
 
 impl Slot {
     pub const NEW: Slot = Slot::Idle { failed_attempts: 0 };
+
+    /// The attempt under way failed: wait for a retry, or, once `retry` allows no more, go
+    /// idle and return how many attempts were made (the caller reports the failure).
+    pub fn fail_attempt(
+        &mut self,
+        now: Instant,
+        retry: &RetryPolicy,
+        failure: Failure,
+    ) -> Option<u32> {
+        let failed_attempts = match *self {
+            Slot::Fetching {
+                failed_attempts, ..
+            } => failed_attempts,
+            _ => 0,
+        } + 1;
+        match retry.delay_before_retry(failed_attempts - 1, failure) {
+            Some(delay) => {
+                *self = Slot::WaitingRetry {
+                    at: now + delay,
+                    failed_attempts,
+                };
+                None
+            }
+            None => {
+                *self = Slot::Idle { failed_attempts };
+                Some(failed_attempts)
+            }
+        }
+    }
 
     /// A retry whose wait is over becomes idle again, keeping its count of failures.
     pub fn wake_if_retry_due(&mut self, now: Instant) {
