@@ -203,7 +203,8 @@ export class MediaController extends EventTarget {
       list.push({
         id: index,
         label: levelLabel(level),
-        active: !auto && index === this.currentLevel,
+        // A picked level is the active choice at once; Auto's label follows the picture.
+        active: !auto && index === this.requestedLevel,
         width: level.width ?? 0,
         height: level.height ?? 0,
       });
