@@ -502,22 +502,7 @@ impl TrackerClient {
                 SocketState::Waiting { .. } | SocketState::Disabled => {}
             }
         }
-        let unanswered: Vec<ConnectionId> = self
-            .connections
-            .iter()
-            .filter(|(_, c)| {
-                matches!(
-                    c.state,
-                    ConnState::CreatingOffer { .. }
-                        | ConnState::Offered { .. }
-                        | ConnState::Accepting { .. }
-                )
-            })
-            .map(|(&id, _)| id)
-            .collect();
-        for id in unanswered {
-            self.close_connection(id);
-        }
+        self.close_unanswered(None);
     }
 
     /// When to call [`TrackerClient::handle_timer`] next.
@@ -759,7 +744,7 @@ impl TrackerClient {
             tracker,
             message: format!("tracker failure: {reason}"),
         });
-        self.close_unanswered(tracker);
+        self.close_unanswered(Some(tracker));
         let t = &mut self.trackers[tracker.0 as usize];
         t.strikes = t.strikes.saturating_add(1);
         t.pending = None;
@@ -784,7 +769,7 @@ impl TrackerClient {
 
     /// The socket is gone (or being closed): forget what needed it and plan the reopen.
     fn schedule_reconnect(&mut self, now: Instant, tracker: TrackerId) {
-        self.close_unanswered(tracker);
+        self.close_unanswered(Some(tracker));
         let delay = self.backoff(tracker);
         let t = &mut self.trackers[tracker.0 as usize];
         t.pending = None;
@@ -794,15 +779,15 @@ impl TrackerClient {
         };
     }
 
-    /// Closes this tracker's connections that still need it: offers being created or
-    /// waiting for an answer, and relayed offers whose answer was not sent yet.
-    /// (bittorrent-tracker destroys its pending offers when the socket closes.)
-    fn close_unanswered(&mut self, tracker: TrackerId) {
+    /// Closes the connections that still need `tracker` (any tracker for `None`): offers
+    /// being created or waiting for an answer, and relayed offers whose answer was not sent
+    /// yet. (bittorrent-tracker destroys its pending offers when the socket closes.)
+    fn close_unanswered(&mut self, tracker: Option<TrackerId>) {
         let ids: Vec<ConnectionId> = self
             .connections
             .iter()
             .filter(|(_, c)| {
-                c.tracker == tracker
+                tracker.is_none_or(|t| c.tracker == t)
                     && matches!(
                         c.state,
                         ConnState::CreatingOffer { .. }
