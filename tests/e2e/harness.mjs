@@ -259,10 +259,12 @@ async function killProcessesUsing(marker) {
 /**
  * Opens `url` in a new page of `browser` (from launchBrowser) and records
  * uncaught page errors and console errors from the start.
+ * `beforeLoad(page)` runs before the navigation (for init scripts such as recordAppends).
  * Returns { page, pageErrors: string[], consoleErrors: string[] }.
  */
-export async function openPlayerPage(browser, url) {
+export async function openPlayerPage(browser, url, { beforeLoad = null } = {}) {
   const page = await browser.newPage();
+  if (beforeLoad) await beforeLoad(page);
   const pageErrors = [];
   const consoleErrors = [];
   page.on('pageerror', (err) => pageErrors.push(err.stack || String(err)));
@@ -430,7 +432,6 @@ export async function pageState(page) {
   }
 }
 
-/** Saves a PNG of the page under tests/artifacts/; returns its path. Never throws. */
 /**
  * Counts the WebSockets and RTCPeerConnections a page creates, from before its scripts run.
  * Wraps the constructors and nothing else; applies to every frame of the page. Read the counts
@@ -456,6 +457,54 @@ export async function countConnections(page) {
   });
 }
 
+/**
+ * Records what the page appends to its SourceBuffers (the shim's only way into the media
+ * element), from before its scripts run: wraps `SourceBuffer.prototype.appendBuffer`, copies each
+ * buffer and hashes the copy with SHA-256. Read the records with `appendedBuffers(page)`.
+ */
+export async function recordAppends(page) {
+  await page.addInitScript(() => {
+    const hex = (digest) => Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('');
+    const records = [];
+    const hashing = [];
+    const nativeAppend = SourceBuffer.prototype.appendBuffer;
+    SourceBuffer.prototype.appendBuffer = function appendBuffer(data) {
+      const view = ArrayBuffer.isView(data)
+        ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+        : new Uint8Array(data);
+      const copy = view.slice();
+      const record = { bytes: copy.byteLength, sha256: null };
+      records.push(record);
+      hashing.push(
+        crypto.subtle.digest('SHA-256', copy).then((digest) => {
+          record.sha256 = hex(digest);
+        }),
+      );
+      return nativeAppend.call(this, data);
+    };
+    window.__appendedBuffers = () => Promise.all(hashing).then(() => records);
+  });
+}
+
+/** Every buffer the page appended so far, in order: [{ bytes, sha256 }] (see recordAppends). */
+export async function appendedBuffers(page) {
+  return page.evaluate(() => window.__appendedBuffers());
+}
+
+/**
+ * The set of SHA-256 hex digests a PeerTube `segments-sha256.json` lists, in either form: VOD
+ * `{file: {"start-end": hex}}` or live `{file: hex}`.
+ */
+export function integrityDigests(integrityJson) {
+  const digests = new Set();
+  for (const entry of Object.values(integrityJson)) {
+    if (typeof entry === 'string') digests.add(entry.toLowerCase());
+    else for (const digest of Object.values(entry)) digests.add(String(digest).toLowerCase());
+  }
+  return digests;
+}
+
+/** Saves a PNG of the page under tests/artifacts/; returns its path. Never throws. */
 export async function saveScreenshot(page, name) {
   const file = path.join(ARTIFACTS_DIR, `${name}.png`);
   try {

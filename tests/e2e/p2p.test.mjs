@@ -12,11 +12,14 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import {
+  appendedBuffers,
   countConnections,
   describe as show,
+  integrityDigests,
   launchBrowser,
   MULTI_PAGE_ARGS,
   openPlayerPage,
+  recordAppends,
   saveScreenshot,
   startDemo,
   watchPlayback,
@@ -68,7 +71,9 @@ test('four viewers joining a few seconds apart share the video over WebRTC', { t
     for (let i = 0; i < VIEWERS; i++) {
       if (i > 0) await new Promise((resolve) => setTimeout(resolve, JOIN_INTERVAL_MS));
       // One rendition for all (?level=1 picks 480p): there is one swarm per rendition.
-      const session = await openPlayerPage(browser, new URL('/?level=1', server.url).href);
+      const session = await openPlayerPage(browser, new URL('/?level=1', server.url).href, {
+        beforeLoad: recordAppends,
+      });
       sessions.push(session);
       const duration = renditions[0].playlist.segments.reduce((sum, s) => sum + s.duration, 0);
       watches.push(
@@ -80,6 +85,8 @@ test('four viewers joining a few seconds apart share the video over WebRTC', { t
     }
     const reports = await Promise.all(watches);
 
+    const listed = integrityDigests(await (await server.get('/media/vod/segments-sha256.json')).json());
+    const initLengths = new Set(renditions.map((r) => r.playlist.map.length));
     const shares = [];
     for (const [i, session] of sessions.entries()) {
       const report = reports[i];
@@ -95,6 +102,15 @@ test('four viewers joining a few seconds apart share the video over WebRTC', { t
         (window.shoalEvents ?? []).filter((e) => e.type === 'integrityfailure' || (e.type === 'error' && e.detail.code === 'integrity-file')),
       );
       assert.deepEqual(refused, [], `viewer ${i + 1}: integrity trouble between honest peers ${show(refused)}`);
+      // Every media segment appended, from a peer or not, is one the integrity file lists; the
+      // rest are init segments (the file does not list those).
+      const appended = await appendedBuffers(session.page);
+      const unlisted = appended.filter((a) => !listed.has(a.sha256));
+      assert.ok(appended.length > unlisted.length, `viewer ${i + 1} appended no listed segment`);
+      assert.ok(
+        unlisted.every((a) => initLengths.has(a.bytes)),
+        `viewer ${i + 1} appended bytes the integrity file does not list: ${show(unlisted)}`,
+      );
     }
     t.diagnostic(`per viewer: ${JSON.stringify(shares)}`);
 
