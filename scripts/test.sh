@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Runs every test of the project, in order:
 #   bootstrap -> cargo fmt --check -> clippy -D warnings -> native cargo test
-#   -> wasm build -> demo server build -> browser end-to-end tests (node --test tests/e2e/)
+#   -> a brief fuzz run of every target (scripts/fuzz.sh) -> wasm build -> demo server build -> browser end-to-end tests (node --test tests/e2e/)
 # The browser tests run inside a private network namespace (scripts/netns-run.sh)
 # when that is possible (root + unshare), otherwise directly with a warning.
 # Later steps still run after a lint or test failure, so one run shows every
 # problem; the e2e step is skipped when the wasm or demo build failed.
 # Exits non-zero if any step failed.
 #
-# Env: SHOAL_SKIP_E2E=1 skips the browser tests; SHOAL_E2E_TIMEOUT (seconds, default 1200).
+# Env: SHOAL_SKIP_E2E=1 skips the browser tests; SHOAL_E2E_TIMEOUT (seconds, default 1200);
+# SHOAL_SKIP_FUZZ=1 skips the fuzz run; SHOAL_FUZZ_SECONDS (per target, default 15).
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -58,6 +59,14 @@ fi
 run_step "cargo fmt" cargo fmt --all -- --check || true
 run_step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings || true
 run_step "cargo test (native)" cargo test --workspace || true
+# A short run of every fuzz target from the committed seeds: catches a decoder change that
+# panics on inputs the seeds already reach (the long runs are scripts/fuzz.sh by hand).
+FUZZ_SECONDS="${SHOAL_FUZZ_SECONDS:-15}"
+if [[ "${SHOAL_SKIP_FUZZ:-}" == 1 ]]; then
+  skip_step "fuzz (brief)" "SHOAL_SKIP_FUZZ=1"
+else
+  run_step "fuzz (${FUZZ_SECONDS}s per target)" bash scripts/fuzz.sh "$FUZZ_SECONDS" || true
+fi
 
 BUILDS_OK=1
 run_step "build wasm" bash scripts/build-wasm.sh || BUILDS_OK=0

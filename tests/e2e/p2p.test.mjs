@@ -85,6 +85,8 @@ test('four viewers joining a few seconds apart share the video over WebRTC', { t
     }
     const reports = await Promise.all(watches);
 
+    // The request log is read before the test itself fetches the integrity file.
+    const log = await server.control.requests();
     const listed = integrityDigests(await (await server.get('/media/vod/segments-sha256.json')).json());
     const initLengths = new Set(renditions.map((r) => r.playlist.map.length));
     const shares = [];
@@ -115,7 +117,6 @@ test('four viewers joining a few seconds apart share the video over WebRTC', { t
     t.diagnostic(`per viewer: ${JSON.stringify(shares)}`);
 
     // Every viewer plays level 1, so "the video" is that rendition's file.
-    const log = await server.control.requests();
     const integrityLoads = log.filter((r) => r.path === '/media/vod/segments-sha256.json' && r.status === 200).length;
     assert.equal(integrityLoads, VIEWERS, `the integrity file was loaded ${integrityLoads} times for ${VIEWERS} viewers`);
     const origin = originMediaBytes(log);

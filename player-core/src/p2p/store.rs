@@ -3,8 +3,9 @@
 //! The bytes themselves stay on the JS side under the request id that brought them (the
 //! core never copies media it does not have to); this ledger decides what is kept and
 //! orders the rest released. The store is bounded in bytes: over the cap, what is least
-//! useful to the swarm goes first, i.e. what lies farthest behind the playhead, then what
-//! lies farthest ahead.
+//! useful goes first. Media behind the playhead is no use to this viewer any more, only to
+//! peers behind it: of that, what peers asked for least goes first (the oldest of equals,
+//! as viewers move forward). Only when nothing is behind does what lies farthest ahead go.
 
 use std::collections::BTreeMap;
 
@@ -19,9 +20,16 @@ pub struct StoredSegment {
     pub bytes: u64,
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    stored: StoredSegment,
+    /// How many times peers were sent this segment: its popularity in the swarm.
+    served: u32,
+}
+
 #[derive(Debug, Default)]
 pub struct SegmentStore {
-    segments: BTreeMap<SegmentId, StoredSegment>,
+    segments: BTreeMap<SegmentId, Entry>,
     total_bytes: u64,
     max_bytes: u64,
 }
@@ -36,7 +44,14 @@ impl SegmentStore {
     }
 
     pub fn get(&self, segment: SegmentId) -> Option<StoredSegment> {
-        self.segments.get(&segment).copied()
+        self.segments.get(&segment).map(|entry| entry.stored)
+    }
+
+    /// Counts one upload of `segment` to a peer (for what to evict first).
+    pub fn note_served(&mut self, segment: SegmentId) {
+        if let Some(entry) = self.segments.get_mut(&segment) {
+            entry.served = entry.served.saturating_add(1);
+        }
     }
 
     pub fn contains(&self, segment: SegmentId) -> bool {
@@ -62,10 +77,11 @@ impl SegmentStore {
         playhead: SegmentId,
     ) -> Vec<RequestId> {
         let mut released = Vec::new();
-        if let Some(old) = self.segments.insert(segment, stored) {
-            self.total_bytes -= old.bytes;
-            if old.body != stored.body {
-                released.push(old.body);
+        let served = self.segments.get(&segment).map_or(0, |old| old.served);
+        if let Some(old) = self.segments.insert(segment, Entry { stored, served }) {
+            self.total_bytes -= old.stored.bytes;
+            if old.stored.body != stored.body {
+                released.push(old.stored.body);
             }
         }
         self.total_bytes += stored.bytes;
@@ -80,9 +96,9 @@ impl SegmentStore {
 
     /// Forgets `segment`; returns the body to free.
     pub fn remove(&mut self, segment: SegmentId) -> Option<RequestId> {
-        let stored = self.segments.remove(&segment)?;
-        self.total_bytes -= stored.bytes;
-        Some(stored.body)
+        let entry = self.segments.remove(&segment)?;
+        self.total_bytes -= entry.stored.bytes;
+        Some(entry.stored.body)
     }
 
     /// Forgets everything; returns the bodies to free.
@@ -90,17 +106,19 @@ impl SegmentStore {
         self.total_bytes = 0;
         std::mem::take(&mut self.segments)
             .into_values()
-            .map(|s| s.body)
+            .map(|entry| entry.stored.body)
             .collect()
     }
 
-    /// Farthest behind the playhead first; when nothing is behind, farthest ahead.
+    /// Behind the playhead, the one peers asked for least (the oldest of equals); when
+    /// nothing is behind, the farthest ahead.
     fn least_useful(&self, playhead: SegmentId) -> Option<SegmentId> {
-        let first = *self.segments.keys().next()?;
-        if first < playhead {
-            return Some(first);
-        }
-        self.segments.keys().next_back().copied()
+        let least_served_behind = self
+            .segments
+            .range(..playhead)
+            .min_by_key(|(&segment, entry)| (entry.served, segment))
+            .map(|(&segment, _)| segment);
+        least_served_behind.or_else(|| self.segments.keys().next_back().copied())
     }
 }
 
@@ -127,6 +145,29 @@ mod tests {
         // Playhead at 2, nothing behind: the farthest ahead goes (here the new one).
         assert_eq!(store.insert(5, stored(5, 100), 2), vec![RequestId(5)]);
         assert_eq!(store.total_bytes(), 300);
+    }
+
+    #[test]
+    fn behind_the_playhead_what_peers_asked_for_least_goes_first() {
+        let mut store = SegmentStore::new(300);
+        store.insert(1, stored(1, 100), 1);
+        store.insert(2, stored(2, 100), 1);
+        store.insert(3, stored(3, 100), 1);
+        store.note_served(1);
+        store.note_served(1);
+        store.note_served(2);
+        // Playhead at 4: 1, 2 and 3 are behind; 3 was never asked for.
+        assert_eq!(store.insert(4, stored(4, 100), 4), vec![RequestId(3)]);
+        // 2 and 4 were asked for once each: the older goes.
+        store.note_served(4);
+        assert_eq!(store.insert(5, stored(5, 100), 5), vec![RequestId(2)]);
+        for _ in 0..3 {
+            store.note_served(5);
+        }
+        // A new body for 1 keeps its count (2), so 4 (asked once) goes before it.
+        assert_eq!(store.insert(1, stored(11, 100), 5), vec![RequestId(1)]);
+        assert_eq!(store.insert(6, stored(6, 100), 6), vec![RequestId(4)]);
+        assert_eq!(store.segment_ids(), vec![1, 5, 6]);
     }
 
     #[test]

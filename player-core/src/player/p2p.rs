@@ -644,6 +644,7 @@ impl Player {
             let messages = peer.session.absent(segment, request);
             return self.send(connection, messages);
         };
+        swarm.store.note_served(segment);
         let from_byte = resume_from_bytes.unwrap_or(0).min(stored.bytes);
         let (header, footer) =
             peer.session
