@@ -19,7 +19,7 @@
 //! - A peer transfer that stalls or would miss its deadline is cancelled and HTTP resumes
 //!   from the bytes already received.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::P2pConfig;
 use crate::hls::{ByteRange, Segment};
@@ -31,7 +31,9 @@ use crate::swarm::id::{self, StreamType};
 use crate::swarm::{ConnectionId, TrackerAction, TrackerClient, TrackerConfig};
 use crate::time::{Duration, Instant};
 
-use super::io::{Bytes, Event, FetchOrder, FetchPurpose, Output, Stats};
+use super::io::{
+    Ban, BanKind, Bytes, Event, FetchOrder, FetchPurpose, Output, Stats, MAX_LISTED_BANS,
+};
 use super::verify::{BodySource, PeerSource};
 use super::{InFlight, Player, RequestId, RequestKind, Slot};
 
@@ -158,6 +160,48 @@ impl Swarm {
     }
 }
 
+/// Peers banned for the session (by peer id: a banned peer may come back on a new
+/// connection), and why, for the stats.
+#[derive(Debug, Default)]
+pub(super) struct Bans {
+    peers: BTreeSet<[u8; 20]>,
+    listed: Vec<Ban>,
+}
+
+impl Bans {
+    pub(super) fn contains(&self, peer_id: &[u8; 20]) -> bool {
+        self.peers.contains(peer_id)
+    }
+
+    /// Bans `peer_id`; the first reason given for a peer is the one kept.
+    pub(super) fn ban(&mut self, peer_id: [u8; 20], kind: BanKind, reason: &str) {
+        if !self.peers.insert(peer_id) || self.listed.len() >= MAX_LISTED_BANS {
+            return;
+        }
+        let peer = peer_id[16..].iter().map(|b| format!("{b:02x}")).collect();
+        self.listed.push(Ban {
+            peer,
+            kind,
+            reason: reason.to_owned(),
+        });
+    }
+}
+
+/// The ban code of a protocol violation.
+fn ban_kind(violation: &Violation) -> BanKind {
+    match violation {
+        Violation::Wire(_) => BanKind::MalformedMessage,
+        Violation::UnexpectedBytes => BanKind::UnexpectedBytes,
+        Violation::UnrequestedData { .. } => BanKind::UnrequestedData,
+        Violation::TooManyBytes { .. } => BanKind::TooManyBytes,
+        Violation::WrongCompletion => BanKind::WrongCompletion,
+        Violation::OversizedAnnouncement { .. } => BanKind::OversizedAnnouncement,
+        Violation::AnnouncementFlood => BanKind::AnnouncementFlood,
+        Violation::RequestFlood => BanKind::RequestFlood,
+        Violation::UnofferedRequests => BanKind::UnofferedRequests,
+    }
+}
+
 /// What the scheduler decided for one idle segment.
 enum Source {
     Http,
@@ -199,6 +243,8 @@ impl Player {
             p2p_up_bytes: traffic.p2p_up_bytes,
             p2p_up_bps: speed(traffic.p2p_up_bytes, up_before),
             peers,
+            bans: self.bans.listed.clone(),
+            bans_total: self.bans.peers.len(),
         };
         traffic.reported = (
             traffic.http_bytes,
@@ -429,7 +475,7 @@ impl Player {
             }
             Input::PeerClosed { connection } => self.with_swarm(|p, s| {
                 if s.peers.contains_key(&connection) {
-                    p.drop_peer(s, connection, "connection closed".into(), false);
+                    p.drop_peer(s, connection, "connection closed".into(), None);
                 }
             }),
             Input::UploadFinished {
@@ -458,9 +504,9 @@ impl Player {
         let banned = swarm
             .tracker
             .remote_peer_id(connection)
-            .is_some_and(|id| self.banned_peers.contains(&id));
+            .is_some_and(|id| self.bans.contains(&id));
         if banned {
-            return self.drop_peer(swarm, connection, "banned earlier".into(), false);
+            return self.drop_peer(swarm, connection, "banned earlier".into(), None);
         }
         let Some(peer) = swarm.peers.get_mut(&connection) else {
             // Already dropped (expired offer): the host closes what it opened late.
@@ -469,9 +515,11 @@ impl Player {
         };
         peer.open = true;
         let (loaded, http_loading) = self.announcement(swarm);
-        let messages = swarm.peers[&connection]
-            .session
-            .announce(&loaded, &http_loading);
+        let messages = swarm
+            .peers
+            .get_mut(&connection)
+            .map(|peer| peer.session.announce(&loaded, &http_loading))
+            .unwrap_or_default();
         self.send(connection, messages);
         let peers = swarm.open_peer_count();
         self.event(Event::PeerConnected { connection, peers });
@@ -489,27 +537,25 @@ impl Player {
     }
 
     /// Drops a peer: its download goes back to the scheduler (resumed over HTTP when it had
-    /// bytes), and a peer that broke the protocol is banned for the session.
+    /// bytes), and a peer that broke the protocol (`ban`) is banned for the session.
     fn drop_peer(
         &mut self,
         swarm: &mut Swarm,
         connection: ConnectionId,
         reason: String,
-        ban: bool,
+        ban: Option<BanKind>,
     ) {
         let Some(mut peer) = swarm.peers.remove(&connection) else {
             return;
         };
-        if ban {
-            if let Some(id) = swarm.tracker.remote_peer_id(connection) {
-                self.banned_peers.insert(id);
-            }
+        if let (Some(kind), Some(id)) = (ban, swarm.tracker.remote_peer_id(connection)) {
+            self.bans.ban(id, kind, &reason);
         }
         swarm.tracker.handle_connection_closed(self.now, connection);
         if let Some(request) = swarm.download_from(connection) {
             let (received, _) = peer.session.cancel_download();
             // A violating peer's bytes are not trusted as a prefix.
-            let prefix = if ban { Vec::new() } else { received };
+            let prefix = if ban.is_some() { Vec::new() } else { received };
             self.abandon_peer_download(swarm, request, prefix);
         }
         self.outputs.push_back(Output::ClosePeer { connection });
@@ -527,6 +573,7 @@ impl Player {
         &mut self,
         connection: ConnectionId,
         peer_id: Option<[u8; 20]>,
+        kind: BanKind,
         reason: String,
     ) {
         self.with_swarm(|player, swarm| {
@@ -535,7 +582,7 @@ impl Player {
                 return;
             };
             peer.failures += 1;
-            player.drop_peer(swarm, connection, reason, true);
+            player.drop_peer(swarm, connection, reason, Some(kind));
         });
     }
 
@@ -543,7 +590,7 @@ impl Player {
         let Some(peer) = swarm.peers.get_mut(&connection) else {
             return;
         };
-        match peer.session.handle_message(bytes) {
+        match peer.session.handle_message(self.now, bytes) {
             Ok(None) => {}
             Ok(Some(event)) => self.on_session_event(swarm, connection, event),
             Err(violation) => self.on_violation(swarm, connection, violation),
@@ -555,7 +602,7 @@ impl Player {
             swarm,
             connection,
             format!("protocol violation: {violation}"),
-            true,
+            Some(ban_kind(&violation)),
         );
     }
 
@@ -598,7 +645,7 @@ impl Player {
                         "announced {total_bytes} bytes for segment {segment}, the playlist says {}",
                         expected.unwrap_or_default()
                     );
-                    self.drop_peer(swarm, connection, violation, true);
+                    self.drop_peer(swarm, connection, violation, Some(BanKind::WrongLength));
                 }
             }
             SessionEvent::DownloadComplete { segment, bytes } => {
@@ -1065,16 +1112,8 @@ impl Player {
         };
         let announcement = self.announcement(&swarm);
         if swarm.last_announcement.as_ref() != Some(&announcement) {
-            let open: Vec<ConnectionId> = swarm
-                .peers
-                .iter()
-                .filter(|(_, p)| p.open)
-                .map(|(&c, _)| c)
-                .collect();
-            for connection in open {
-                let messages = swarm.peers[&connection]
-                    .session
-                    .announce(&announcement.0, &announcement.1);
+            for (&connection, peer) in swarm.peers.iter_mut().filter(|(_, p)| p.open) {
+                let messages = peer.session.announce(&announcement.0, &announcement.1);
                 self.send(connection, messages);
             }
             swarm.last_announcement = Some(announcement);
