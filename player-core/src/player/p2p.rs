@@ -109,6 +109,13 @@ impl Peer {
     fn proven(&self) -> bool {
         self.delivered >= PROVEN_AFTER_DELIVERIES && self.failures == 0
     }
+
+    /// How much the scheduler prefers this peer: its measured throughput, divided by one
+    /// plus its failures (stalls, late transfers, bad bytes), so that of two peers equally
+    /// fast the one that failed loses, and one that keeps failing loses to slower clean ones.
+    fn rank(&self, config: &P2pConfig) -> f64 {
+        self.estimate_bps(config) / (1.0 + self.failures as f64)
+    }
 }
 
 /// A segment being downloaded from a peer. Its slot is `Fetching` with the same request id.
@@ -969,7 +976,7 @@ impl Player {
             } else {
                 p2p_time_s + urgent_s <= until_needed_s
             };
-            let score = bps / (1.0 + peer.failures as f64);
+            let score = peer.rank(&self.config.p2p);
             if in_time && best.is_none_or(|(s, _)| score > s) {
                 best = Some((score, connection));
             }
@@ -1173,4 +1180,41 @@ fn spread_fraction(seed: u64, index: usize) -> f64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
     (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that delivered `bytes` in `seconds` each time, `deliveries` times, and failed
+    /// `failures` times.
+    fn peer(bytes: u64, seconds: u64, deliveries: u32, failures: u32) -> Peer {
+        let mut peer = Peer::new();
+        for _ in 0..deliveries {
+            peer.bandwidth.sample(Duration::from_secs(seconds), bytes);
+        }
+        peer.delivered = deliveries;
+        peer.failures = failures;
+        peer
+    }
+
+    #[test]
+    fn peers_rank_by_delivered_throughput_and_failures() {
+        let config = P2pConfig::default();
+        let clean = peer(1_000_000, 1, 3, 0);
+        let failed = peer(1_000_000, 1, 3, 1);
+        let faster = peer(2_000_000, 1, 3, 0);
+        let faster_failing = peer(2_000_000, 1, 3, 3);
+        assert_eq!(
+            clean.estimate_bps(&config),
+            failed.estimate_bps(&config),
+            "equally fast"
+        );
+        assert!(clean.rank(&config) > failed.rank(&config));
+        assert!(faster.rank(&config) > clean.rank(&config));
+        assert!(clean.rank(&config) > faster_failing.rank(&config));
+        // An untested peer stands at the configured guess.
+        let untested = Peer::new();
+        assert_eq!(untested.rank(&config), config.untested_peer_bps as f64);
+    }
 }
