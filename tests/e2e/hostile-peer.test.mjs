@@ -40,11 +40,18 @@ const MODES = [
   { mode: 'garbage', banKind: 'malformed-message', reason: /malformed message/ },
 ];
 
-/** A hostile page seeks this far ahead of the viewer's playhead: just past its 30 s buffer. */
+/**
+ * A hostile page seeks this far ahead of the viewer's playhead (just past the viewer's 30 s
+ * buffer; the first one, before the viewer starts, to this many seconds into the video). With
+ * peers connected a viewer fetches a segment nobody has over HTTP only shortly before it is
+ * needed (player/p2p.rs), so a page playing well ahead holds segments the viewer still needs
+ * early enough that asking a peer is in time; a page a second or two ahead never is asked.
+ */
 const LEAD_S = 34;
+const FIRST_LEAD_S = 12;
 
 /** The hostile page has watched ahead once it holds this much from its playhead on. */
-const WATCHED_AHEAD_S = 16;
+const WATCHED_AHEAD_S = 8;
 
 let server;
 
@@ -85,7 +92,8 @@ async function makeHostile(page, mode) {
     };
     const garbageFrame = () => new Uint8Array([...CSTR, ...Array.from({ length: 24 }, randomByte), ...CEND]);
 
-    const tally = { headers: 0, tampered: 0 };
+    // Messages sent by command type ('raw' for segment bytes), for failure messages.
+    const tally = { headers: 0, tampered: 0, sent: {} };
     window.__hostile = tally;
     const nativeSend = RTCDataChannel.prototype.send;
     RTCDataChannel.prototype.send = function send(data) {
@@ -93,6 +101,8 @@ async function makeHostile(page, mode) {
       const bytes = ArrayBuffer.isView(data)
         ? new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
         : new Uint8Array(data);
+      const kind = isCommandFrame(bytes) ? (startsWith(bytes, CSTR) ? bytes[4] : 'part') : 'raw';
+      tally.sent[kind] = (tally.sent[kind] ?? 0) + 1;
       if (isCommandFrame(bytes)) {
         const header = startsWith(bytes, CSTR) && bytes[4] === SEGMENT_DATA;
         if (header) tally.headers += 1;
@@ -162,19 +172,23 @@ test('a hostile peer serving corrupt bytes, wrong lengths, then garbage is banne
     const figures = [];
     for (const [i, { mode, banKind, reason }] of MODES.entries()) {
       hostile = await openPlayerPage(browser, pageUrl, { beforeLoad: (page) => makeHostile(page, mode) });
-      // The first hostile page watches from the start, before the viewer arrives; the later ones
-      // jump ahead of the viewer's buffer.
-      const lead = viewer ? Math.min((await viewerState(viewer.page)).time + LEAD_S, duration - WATCHED_AHEAD_S - 4) : 0;
+      // The first hostile page watches ahead before the viewer arrives; the later ones jump
+      // ahead of the viewer's buffer.
+      const lead = viewer
+        ? Math.min((await viewerState(viewer.page)).time + LEAD_S, duration - 2 * WATCHED_AHEAD_S)
+        : FIRST_LEAD_S;
       await waitFor(() => hostile.page.evaluate(() => document.getElementById('video').readyState >= 1), {
         what: `hostile page ${mode} has the stream`,
       });
-      if (lead > 0) await hostile.page.evaluate((s) => (document.getElementById('video').currentTime = s), lead);
+      await hostile.page.evaluate((s) => (document.getElementById('video').currentTime = s), lead);
       await waitFor(async () => (await bufferedFrom(hostile.page, lead)) >= WATCHED_AHEAD_S, {
         what: `hostile page ${mode} watched ahead from ${lead} s`,
       });
       if (!viewer) {
         viewer = await openPlayerPage(browser, pageUrl, { beforeLoad: recordAppends });
         watch = watchPlayback(viewer.page, { untilTime: duration - 1, timeoutMs: (duration + 120) * 1000 });
+        // Awaited at the end; a failure before that closes the browser under it.
+        watch.catch(() => {});
       }
 
       const banned = await waitFor(
@@ -185,7 +199,8 @@ test('a hostile peer serving corrupt bytes, wrong lengths, then garbage is banne
         { timeoutMs: 90_000, what: `the viewer bans hostile page ${mode}` },
       ).catch(async (err) => {
         const tally = await hostile.page.evaluate(() => window.__hostile);
-        err.message += `\nhostile ${show(tally)}\nviewer ${show(await viewerState(viewer.page))}`;
+        err.message += `\nhostile ${show(tally)} ${show(await viewerState(hostile.page))}`;
+        err.message += `\nviewer ${show(await viewerState(viewer.page))}`;
         throw err;
       });
       const tally = await hostile.page.evaluate(() => window.__hostile);
