@@ -88,7 +88,7 @@ class SourceBufferQueue {
  * `stats` (`{httpBytes, httpBps, p2pDownBytes, p2pDownBps, p2pUpBytes, p2pUpBps, peers, bans,
  * bansTotal}`, about once a second; `bans` lists the peers banned this session, the first 16, as
  * `{peer, kind, reason}`: `peer` is the end of its peer id in hex, never an address, `kind` a
- * stable code such as `integrity` or `too-many-bytes`; [`describeBans`] words them), `peerconnected`, `peerdropped` (`{reason, peers}`), `integrityfailure`
+ * stable code such as `integrity` or `too-many-bytes`; `describeBans` words them), `peerconnected`, `peerdropped` (`{reason, peers}`), `integrityfailure`
  * (`{level, segment, source, check: 'sha256'|'decode'}`: bytes from a peer were refused, the
  * peer banned and the segment fetched from the origin), `error` (`detail: {code, message,
  * fatal}`; `integrity-file` errors are never fatal), `ended`.

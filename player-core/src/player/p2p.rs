@@ -9,15 +9,19 @@
 //!   HTTP would take if a peer failed at the worst moment: the P2P stall timeout plus twice
 //!   the measured HTTP time of the segment. It is measured from the playhead, so a thin
 //!   buffer puts the next segments inside it.
-//! - Farther segments go to the peer with the best measured throughput that has them, when it
-//!   would finish early enough that HTTP could still take over. At most
-//!   `max_concurrent_p2p` peer downloads, one per peer.
+//! - Farther segments go to the best-ranked peer that has them (measured throughput over one
+//!   plus its failures: stalls, late transfers), when it would finish early enough that HTTP
+//!   could still take over. At most `max_concurrent_p2p` peer downloads, one per peer.
 //! - A segment no peer has and no peer is loading over HTTP is fetched over HTTP a little
 //!   before it becomes urgent, at a point spread at random per viewer and segment, so that
 //!   in a swarm one viewer fetches it and the others take it from that viewer. With peers
 //!   connected HTTP does not prefetch further; with none, behaviour is plain HTTP.
 //! - A peer transfer that stalls or would miss its deadline is cancelled and HTTP resumes
 //!   from the bytes already received.
+//!
+//! A peer that breaks the protocol (its session's limits, a segment length the playlist
+//! contradicts) or sends bad bytes (verify.rs) is dropped and banned by peer id for the
+//! session; [`Bans`] keeps why, for the stats.
 
 use std::collections::{BTreeMap, BTreeSet};
 
