@@ -5,6 +5,8 @@
 // never decides playback policy itself. Text from outside (title, error messages, labels)
 // goes in with textContent only.
 
+import { describeBans } from '/pkg/shoal.js';
+
 const SEEK_STEP_S = 5;
 const JUMP_STEP_S = 10;
 const VOLUME_STEP = 0.05;
@@ -287,6 +289,7 @@ export class Controls {
     $('stat-p2p-down').textContent = formatTransfer(stats.p2pDownBytes, stats.p2pDownBps);
     $('stat-p2p-up').textContent = formatTransfer(stats.p2pUpBytes, stats.p2pUpBps);
     $('stat-http').textContent = formatTransfer(stats.httpBytes, stats.httpBps);
+    $('stat-bans').textContent = describeBans(stats);
   }
 
   toggleMute() {

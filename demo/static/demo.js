@@ -4,7 +4,7 @@
 // integrity file, the sample's by default) and shows what it does, then
 // shows the sample in the embed player with the HTML to copy. Tests read `window.shoalPlayer`
 // and `window.shoalEvents`.
-import { Player } from '/pkg/shoal.js';
+import { describeBans, Player } from '/pkg/shoal.js';
 
 const video = document.getElementById('video');
 const errorBox = document.getElementById('error');
@@ -75,6 +75,7 @@ for (const type of ['levels', 'levelswitching', 'levelselected', 'levelswitched'
       show('p2p-down', `${formatBytes(detail.p2pDownBytes)} (${formatSpeed(detail.p2pDownBps)})`);
       show('p2p-up', `${formatBytes(detail.p2pUpBytes)} (${formatSpeed(detail.p2pUpBps)})`);
       show('peers', String(detail.peers));
+      show('bans', describeBans(detail));
       const total = detail.httpBytes + detail.p2pDownBytes;
       show('p2p-share', total > 0 ? `${Math.round((100 * detail.p2pDownBytes) / total)} %` : '–');
     }

@@ -1,7 +1,8 @@
 //! The whole `Player` facing hostile P2P input, driven by hand: a peer reached through the
-//! tracker that sends garbage, an unknown command or wrong lengths is dropped (and banned),
-//! a tracker that sends garbage loses its socket, and in every case playback goes on over
-//! HTTP. Also: what metered connections and the P2P switch change, and the checks of peer
+//! tracker that sends garbage, an unknown command or wrong lengths, floods us with requests or
+//! asks for segments we never offered is dropped (and banned, the ban listed in the stats
+//! with its reason); one that never answers is given up on; a tracker that sends garbage
+//! loses its socket, and in every case playback goes on over HTTP. Also: what metered connections and the P2P switch change, and the checks of peer
 //! segments against the integrity file (the host's digest decides) or, without one, against
 //! the media element's decode errors.
 
@@ -11,8 +12,10 @@ use player_core::p2p::wire::{
 use std::collections::BTreeSet;
 
 use player_core::integrity::sha256;
+use player_core::p2p::session::{MAX_REQUESTS_PER_WINDOW, MAX_UNOFFERED_REQUESTS};
 use player_core::player::{
-    Bytes, FetchOrder, FetchPurpose, IntegrityCheck, MediaSnapshot, RequestId, SegmentSource,
+    Ban, BanKind, Bytes, FetchOrder, FetchPurpose, IntegrityCheck, MediaSnapshot, RequestId,
+    SegmentSource, Stats,
 };
 use player_core::swarm::wire::encode_binary;
 use player_core::swarm::{ConnectionId, TrackerId};
@@ -24,6 +27,12 @@ const SEGMENTS: usize = 10;
 const SEGMENT_BYTES: u64 = 100_000;
 const TRACKER: TrackerId = TrackerId(0);
 const REMOTE_PEER: &[u8; 20] = b"-PM0203-remotepeer01";
+const OTHER_PEER: &[u8; 20] = b"-PM0203-otherpeer002";
+
+/// How the stats name a peer: the last four bytes of its id in hex.
+fn short_id(peer_id: &[u8; 20]) -> String {
+    peer_id[16..].iter().map(|b| format!("{b:02x}")).collect()
+}
 
 fn media_playlist() -> String {
     let mut text = String::from(
@@ -250,30 +259,39 @@ impl Host {
                 sdp: format!("offer-sdp-{}", connection.0),
             });
         }
+        self.connect_peer(REMOTE_PEER)
+    }
+
+    /// Once the tracker socket is open: the tracker relays the offer of the remote peer
+    /// `peer_id`, which the player accepts; the channel opens. Returns the connection.
+    fn connect_peer(&mut self, peer_id: &[u8; 20]) -> ConnectionId {
         let announce = self
             .tracker_frames()
             .into_iter()
             .find(|f| f["action"] == "announce")
             .expect("the player announced");
         let info_hash = announce["info_hash"].as_str().unwrap().to_owned();
+        let offer_sdp = format!("offer-sdp-of-{}", encode_binary(peer_id));
+        let mut offer_id = *b"remote-offer-0000000";
+        offer_id[12..].copy_from_slice(&peer_id[12..]);
         let offer = json!({
             "action": "announce",
             "info_hash": info_hash,
-            "peer_id": encode_binary(REMOTE_PEER),
-            "offer_id": encode_binary(b"remote-offer-0000001"),
-            "offer": {"type": "offer", "sdp": "remote-offer-sdp"},
+            "peer_id": encode_binary(peer_id),
+            "offer_id": encode_binary(&offer_id),
+            "offer": {"type": "offer", "sdp": offer_sdp},
         });
         self.input(Input::TrackerMessage {
             tracker: TRACKER,
             text: offer.to_string(),
         });
+        // The latest: a peer may come back with the same offer.
         let connection = self
             .outputs
             .iter()
+            .rev()
             .find_map(|o| match o {
-                Output::AcceptOffer { connection, sdp } if sdp == "remote-offer-sdp" => {
-                    Some(*connection)
-                }
+                Output::AcceptOffer { connection, sdp } if *sdp == offer_sdp => Some(*connection),
                 _ => None,
             })
             .expect("the player accepted the relayed offer");
@@ -282,11 +300,23 @@ impl Host {
             sdp: "answer-sdp".into(),
         });
         let answered = self.tracker_frames().iter().any(|f| {
-            f["answer"]["sdp"] == "answer-sdp" && f["to_peer_id"] == encode_binary(REMOTE_PEER)
+            f["answer"]["sdp"] == "answer-sdp" && f["to_peer_id"] == encode_binary(peer_id)
         });
         assert!(answered, "the answer went back through the tracker");
         self.input(Input::PeerOpened { connection });
         connection
+    }
+
+    /// The statistics last reported.
+    fn last_stats(&self) -> Stats {
+        self.events()
+            .into_iter()
+            .rev()
+            .find_map(|e| match e {
+                Event::Stats(stats) => Some(stats),
+                _ => None,
+            })
+            .expect("no statistics were reported")
     }
 
     fn peer_says(&mut self, connection: ConnectionId, command: PeerCommand) {
@@ -780,4 +810,155 @@ fn origin_bytes_the_browser_refuses_still_end_playback() {
         .collect();
     assert_eq!(fatal.len(), 1, "{fatal:?}");
     assert!(host.integrity_failures().is_empty());
+}
+
+#[test]
+fn bans_are_listed_in_the_stats_with_their_reasons() {
+    let mut host = Host::new(integrity_config());
+    let liar = host.connect_remote_peer();
+    let (_, body) = host.peer_delivers(liar);
+    host.input(Input::BodyHashed {
+        request: body,
+        sha256: sha256(&[7u8; SEGMENT_BYTES as usize]).as_bytes().to_vec(),
+    });
+    let babbler = host.connect_peer(OTHER_PEER);
+    host.input(Input::PeerMessage {
+        connection: babbler,
+        bytes: b"cstr\x07\x00garbagecend".to_vec(),
+    });
+    assert_eq!(host.closed_peers(), vec![liar, babbler]);
+    host.play_on(2);
+    let stats = host.last_stats();
+    assert_eq!(stats.bans_total, 2);
+    let kinds: Vec<(String, BanKind)> = stats
+        .bans
+        .iter()
+        .map(|b| (b.peer.clone(), b.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (short_id(REMOTE_PEER), BanKind::Integrity),
+            (short_id(OTHER_PEER), BanKind::MalformedMessage),
+        ]
+    );
+    assert!(
+        stats.bans[0].reason.contains("segments-sha256.json"),
+        "{:?}",
+        stats.bans
+    );
+    assert!(
+        stats.bans[1].reason.contains("malformed"),
+        "{:?}",
+        stats.bans
+    );
+    // A banned peer that comes back is turned away, and listed once.
+    host.connect_peer(OTHER_PEER);
+    host.play_on(2);
+    assert_eq!(host.last_stats().bans_total, 2);
+    assert!(host.dropped_reasons().iter().any(|r| r == "banned earlier"));
+}
+
+#[test]
+fn a_request_flood_starts_a_bounded_number_of_uploads_then_drops_the_peer() {
+    let mut host = Host::new(Host::p2p_config());
+    host.play_on(8);
+    let connection = host.connect_remote_peer();
+    let uploads = |host: &Host| {
+        host.outputs
+            .iter()
+            .filter(
+                |o| matches!(o, Output::UploadSegment { connection: c, .. } if *c == connection),
+            )
+            .count()
+    };
+    for request in 0..=MAX_REQUESTS_PER_WINDOW {
+        host.peer_says(
+            connection,
+            PeerCommand::SegmentRequest {
+                segment: 1,
+                request,
+                resume_from_bytes: None,
+            },
+        );
+    }
+    // Each request replaced the previous upload (the host runs one per peer); the one past
+    // the limit started none.
+    assert_eq!(uploads(&host), MAX_REQUESTS_PER_WINDOW as usize);
+    assert_eq!(host.closed_peers(), vec![connection]);
+    host.play_on(2);
+    let bans: Vec<Ban> = host.last_stats().bans;
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].kind, BanKind::RequestFlood);
+}
+
+#[test]
+fn requests_for_segments_never_offered_are_answered_absent_then_drop_the_peer() {
+    let mut host = Host::new(Host::p2p_config());
+    let connection = host.connect_remote_peer();
+    for request in 0..=MAX_UNOFFERED_REQUESTS {
+        host.peer_says(
+            connection,
+            PeerCommand::SegmentRequest {
+                segment: 1000 + u64::from(request),
+                request,
+                resume_from_bytes: None,
+            },
+        );
+    }
+    let absent = host
+        .commands_sent_to(connection)
+        .into_iter()
+        .filter(|c| matches!(c, PeerCommand::SegmentAbsent { .. }))
+        .count();
+    assert_eq!(absent, MAX_UNOFFERED_REQUESTS as usize);
+    assert_eq!(host.closed_peers(), vec![connection]);
+    host.play_on(2);
+    assert_eq!(host.last_stats().bans[0].kind, BanKind::UnofferedRequests);
+}
+
+#[test]
+fn a_peer_that_never_answers_is_given_up_on_and_http_takes_the_segment() {
+    let mut host = Host::new(Host::p2p_config());
+    let connection = host.connect_remote_peer();
+    host.peer_says(
+        connection,
+        PeerCommand::SegmentsAnnouncement {
+            loaded: (0..SEGMENTS as u64).collect(),
+            http_loading: vec![],
+        },
+    );
+    host.play_on(1);
+    let asked: Vec<u64> = host
+        .commands_sent_to(connection)
+        .into_iter()
+        .filter_map(|c| match c {
+            PeerCommand::SegmentRequest { segment, .. } => Some(segment),
+            _ => None,
+        })
+        .collect();
+    let segment = *asked.first().expect("the player asked the peer");
+    // Not a word from the peer for longer than the stall timeout (2 s).
+    host.play_on(4);
+    let cancelled = host
+        .commands_sent_to(connection)
+        .into_iter()
+        .any(|c| matches!(c, PeerCommand::CancelSegmentRequest { segment: s, .. } if s == segment));
+    assert!(cancelled, "the silent request was not cancelled");
+    assert!(
+        host.fetched_over_http(segment),
+        "segment {segment} was not fetched over HTTP"
+    );
+    // Silence is a failure, not a violation: the peer stays connected but is not asked again.
+    assert!(host.closed_peers().is_empty());
+    let asked_again = host
+        .commands_sent_to(connection)
+        .into_iter()
+        .filter(|c| matches!(c, PeerCommand::SegmentRequest { .. }))
+        .count();
+    assert_eq!(asked_again, asked.len(), "the silent peer was asked again");
+    assert!(!host
+        .events()
+        .iter()
+        .any(|e| matches!(e, Event::Error { .. })));
 }

@@ -85,8 +85,10 @@ class SourceBufferQueue {
  * (`{level, auto}`: a switch starts), `levelselected` (`{level}`: segments now come from it),
  * `levelswitched` (`{level}`: the picture now shows it),
  * `segmentloaded` (`{level, segment, bytes, source: 'http'|'peer'|'peer-then-http'}`),
- * `stats` (`{httpBytes, httpBps, p2pDownBytes, p2pDownBps, p2pUpBytes, p2pUpBps, peers}`, about
- * once a second), `peerconnected`, `peerdropped` (`{reason, peers}`), `integrityfailure`
+ * `stats` (`{httpBytes, httpBps, p2pDownBytes, p2pDownBps, p2pUpBytes, p2pUpBps, peers, bans,
+ * bansTotal}`, about once a second; `bans` lists the peers banned this session, the first 16, as
+ * `{peer, kind, reason}`: `peer` is the end of its peer id in hex, never an address, `kind` a
+ * stable code such as `integrity` or `too-many-bytes`; `describeBans` words them), `peerconnected`, `peerdropped` (`{reason, peers}`), `integrityfailure`
  * (`{level, segment, source, check: 'sha256'|'decode'}`: bytes from a peer were refused, the
  * peer banned and the segment fetched from the origin), `error` (`detail: {code, message,
  * fatal}`; `integrity-file` errors are never fatal), `ended`.
@@ -99,6 +101,15 @@ class SourceBufferQueue {
  * `swarmId`, `maxPeers`, `upload`, ...; `options.iceServers` is handed to RTCPeerConnection
  * (none by default: peers on the same network or with public addresses connect without).
  */
+/**
+ * The bans of a `stats` event in a few words for a status display: `none`, or their count and
+ * each listed one as `peer kind`.
+ */
+export function describeBans({ bans = [], bansTotal = 0 }) {
+  if (bansTotal === 0) return 'none';
+  return `${bansTotal}: ${bans.map((ban) => `${ban.peer} ${ban.kind}`).join(', ')}`;
+}
+
 export class Player extends EventTarget {
   /**
    * @param {HTMLMediaElement} video

@@ -381,8 +381,10 @@ describe('parameters in the browser', () => {
         null,
         { what: 'a stats event with HTTP bytes' },
       );
-      assert.deepEqual(Object.keys(shown.panel), ['Peers', 'From peers', 'To peers', 'From the server']);
+      assert.deepEqual(Object.keys(shown.panel), ['Peers', 'From peers', 'To peers', 'From the server', 'Banned peers']);
       assert.equal(shown.panel.Peers, String(shown.last.peers));
+      assert.equal(shown.last.bansTotal, 0);
+      assert.equal(shown.panel['Banned peers'], 'none');
       assert.notEqual(shown.panel['From the server'], '0 B (0 B/s)', `panel ${JSON.stringify(shown)}`);
 
       // Quality: Auto and every level, all selectable.

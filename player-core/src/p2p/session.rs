@@ -2,11 +2,19 @@
 //! peer announced, the one segment we are downloading from it, the one segment it asked us
 //! for, and the protocol rules whose breach gets the peer dropped.
 //!
+//! Limits on a hostile peer, each a [`Violation`]: message and command size (the wire reader),
+//! announcement size ([`MAX_ANNOUNCED_SEGMENTS`]), announcement and request rate (per
+//! [`RATE_WINDOW`]), and requests for segments we never offered it. Its requests cannot pile
+//! up: a new request replaces the one we serve (the protocol's rule), so there is at most one
+//! upload per peer, and the request rate bounds how often one starts.
+//!
 //! The session decides nothing about which segment to ask for or whether to serve a request;
 //! the player does. It only keeps the conversation consistent and reports what happened.
 
 use std::collections::BTreeSet;
 use std::fmt;
+
+use crate::time::{Duration, Instant};
 
 use super::wire::{
     encode_command, Message, MessageReader, PeerCommand, SegmentId, WireError, WireRequestId,
@@ -22,6 +30,30 @@ const MAX_COMMAND_BYTES: usize = 256 * 1024;
 /// enough that a hostile peer cannot make us hold much. (The wire itself caps a list at
 /// 255 groups of 255 ids.)
 pub const MAX_ANNOUNCED_SEGMENTS: usize = 10_000;
+
+/// Announcements and requests are counted over fixed windows this long.
+pub const RATE_WINDOW: Duration = Duration::from_secs(10);
+
+/// Announcements a peer may send per [`RATE_WINDOW`] (100 a second). p2p-media-loader sends
+/// its announcement when its store or its HTTP loads change (a segment starts loading, is
+/// loaded, is evicted: about three per segment), coalesced into one per JavaScript task; a
+/// peer filling its buffer over a fast link with short segments stays well below 100 a second
+/// for ten seconds. Above that it is flooding us with work (each announcement is parsed and
+/// replaces a set of up to [`MAX_ANNOUNCED_SEGMENTS`] ids).
+pub const MAX_ANNOUNCEMENTS_PER_WINDOW: u32 = 1000;
+
+/// Requests a peer may send per [`RATE_WINDOW`] (10 a second). An honest peer asks us for one
+/// segment at a time and waits for it, or cancels it (it gave up, or its viewer seeked) before
+/// asking again; even a viewer scrubbing the timeline asks a few times a second. Each request
+/// makes us start an upload (a header and a first chunk) that the next one replaces, so a
+/// flood would cost upload bandwidth.
+pub const MAX_REQUESTS_PER_WINDOW: u32 = 100;
+
+/// Requests for segments we never offered that a peer may send in a session. An honest peer
+/// asks only for what we announced; it can miss only when the segment left our store while
+/// our new announcement was on its way (answered as absent). Each such request is answered
+/// absent; past this many the peer is probing, not racing.
+pub const MAX_UNOFFERED_REQUESTS: u32 = 16;
 
 /// Cancelled transfers whose late bytes are still tolerated: the peer may have sent a header
 /// and chunks before our cancel reached it, and a slow or congested channel can hold several
@@ -76,6 +108,12 @@ pub enum Violation {
     OversizedAnnouncement {
         segments: usize,
     },
+    /// More than [`MAX_ANNOUNCEMENTS_PER_WINDOW`] announcements within [`RATE_WINDOW`].
+    AnnouncementFlood,
+    /// More than [`MAX_REQUESTS_PER_WINDOW`] requests within [`RATE_WINDOW`].
+    RequestFlood,
+    /// More than [`MAX_UNOFFERED_REQUESTS`] requests for segments we never announced.
+    UnofferedRequests,
 }
 
 impl fmt::Display for Violation {
@@ -93,7 +131,50 @@ impl fmt::Display for Violation {
             Violation::OversizedAnnouncement { segments } => {
                 write!(f, "announced {segments} segments, above the limit")
             }
+            Violation::AnnouncementFlood => write!(
+                f,
+                "sent more than {MAX_ANNOUNCEMENTS_PER_WINDOW} announcements in {} s",
+                RATE_WINDOW.as_secs_f64()
+            ),
+            Violation::RequestFlood => write!(
+                f,
+                "sent more than {MAX_REQUESTS_PER_WINDOW} requests in {} s",
+                RATE_WINDOW.as_secs_f64()
+            ),
+            Violation::UnofferedRequests => write!(
+                f,
+                "asked for more than {MAX_UNOFFERED_REQUESTS} segments we never offered"
+            ),
         }
+    }
+}
+
+/// Counts events over fixed windows of [`RATE_WINDOW`].
+#[derive(Debug, Clone, Copy)]
+struct RateCounter {
+    window_start: Option<Instant>,
+    count: u32,
+}
+
+impl RateCounter {
+    const fn new() -> Self {
+        RateCounter {
+            window_start: None,
+            count: 0,
+        }
+    }
+
+    /// Counts one event at `now`; false when it is one more than `max` in its window.
+    fn count(&mut self, now: Instant, max: u32) -> bool {
+        let window_over = self
+            .window_start
+            .is_none_or(|start| now >= start + RATE_WINDOW);
+        if window_over {
+            self.window_start = Some(now);
+            self.count = 0;
+        }
+        self.count += 1;
+        self.count <= max
     }
 }
 
@@ -127,6 +208,13 @@ pub struct PeerSession {
     cancelled: Vec<(SegmentId, WireRequestId)>,
     /// The request of the peer we are serving, if any.
     upload: Option<(SegmentId, WireRequestId)>,
+    /// What our last two announcements to the peer listed (loaded or loading): the previous
+    /// one too, since the peer may have asked before our latest reached it.
+    offered: BTreeSet<SegmentId>,
+    previously_offered: BTreeSet<SegmentId>,
+    unoffered_requests: u32,
+    announcements: RateCounter,
+    requests: RateCounter,
 }
 
 impl Default for PeerSession {
@@ -146,6 +234,11 @@ impl PeerSession {
             incoming: None,
             cancelled: Vec::new(),
             upload: None,
+            offered: BTreeSet::new(),
+            previously_offered: BTreeSet::new(),
+            unoffered_requests: 0,
+            announcements: RateCounter::new(),
+            requests: RateCounter::new(),
         }
     }
 
@@ -175,21 +268,32 @@ impl PeerSession {
         self.upload
     }
 
-    /// Reads one data-channel message from the peer.
-    pub fn handle_message(&mut self, message: &[u8]) -> Result<Option<SessionEvent>, Violation> {
+    /// Reads one data-channel message from the peer, received at `now`.
+    pub fn handle_message(
+        &mut self,
+        now: Instant,
+        message: &[u8],
+    ) -> Result<Option<SessionEvent>, Violation> {
         match self.reader.read(message).map_err(Violation::Wire)? {
             Message::CommandPart => Ok(None),
             Message::SegmentBytes => self.on_bytes(message),
-            Message::Command(command) => self.on_command(command),
+            Message::Command(command) => self.on_command(now, command),
         }
     }
 
-    fn on_command(&mut self, command: PeerCommand) -> Result<Option<SessionEvent>, Violation> {
+    fn on_command(
+        &mut self,
+        now: Instant,
+        command: PeerCommand,
+    ) -> Result<Option<SessionEvent>, Violation> {
         match command {
             PeerCommand::SegmentsAnnouncement {
                 loaded,
                 http_loading,
             } => {
+                if !self.announcements.count(now, MAX_ANNOUNCEMENTS_PER_WINDOW) {
+                    return Err(Violation::AnnouncementFlood);
+                }
                 let segments = loaded.len().max(http_loading.len());
                 if segments > MAX_ANNOUNCED_SEGMENTS {
                     return Err(Violation::OversizedAnnouncement { segments });
@@ -203,6 +307,18 @@ impl PeerSession {
                 request,
                 resume_from_bytes,
             } => {
+                if !self.requests.count(now, MAX_REQUESTS_PER_WINDOW) {
+                    return Err(Violation::RequestFlood);
+                }
+                let offered =
+                    self.offered.contains(&segment) || self.previously_offered.contains(&segment);
+                if !offered {
+                    // Still answered (absent, as we do not hold it), up to the bound.
+                    self.unoffered_requests += 1;
+                    if self.unoffered_requests > MAX_UNOFFERED_REQUESTS {
+                        return Err(Violation::UnofferedRequests);
+                    }
+                }
                 self.upload = Some((segment, request));
                 Ok(Some(SessionEvent::SegmentRequested {
                     segment,
@@ -366,7 +482,9 @@ impl PeerSession {
     }
 
     /// Messages announcing what we hold and what we are loading over HTTP.
-    pub fn announce(&self, loaded: &[SegmentId], http_loading: &[SegmentId]) -> Vec<Vec<u8>> {
+    pub fn announce(&mut self, loaded: &[SegmentId], http_loading: &[SegmentId]) -> Vec<Vec<u8>> {
+        self.previously_offered = std::mem::take(&mut self.offered);
+        self.offered = loaded.iter().chain(http_loading).copied().collect();
         self.encode(&PeerCommand::SegmentsAnnouncement {
             loaded: loaded.to_vec(),
             http_loading: http_loading.to_vec(),
@@ -412,13 +530,16 @@ impl PeerSession {
 mod tests {
     use super::*;
 
+    /// When the messages of a test arrive, unless it is about rates.
+    const T0: Instant = Instant(1_000_000);
+
     fn feed(
         session: &mut PeerSession,
         command: PeerCommand,
     ) -> Result<Option<SessionEvent>, Violation> {
         let mut last = None;
         for message in encode_command(&command, MAX_MESSAGE_BYTES) {
-            last = session.handle_message(&message)?;
+            last = session.handle_message(T0, &message)?;
         }
         Ok(last)
     }
@@ -455,14 +576,14 @@ mod tests {
         s.request(7, 1, None);
         feed(&mut s, data(7, 1, 5)).unwrap();
         assert_eq!(
-            s.handle_message(&[1, 2, 3]),
+            s.handle_message(T0, &[1, 2, 3]),
             Ok(Some(SessionEvent::DownloadProgress {
                 segment: 7,
                 received_bytes: 3,
                 total_bytes: 5
             }))
         );
-        s.handle_message(&[4, 5]).unwrap();
+        s.handle_message(T0, &[4, 5]).unwrap();
         assert_eq!(
             feed(&mut s, completed(7, 1)),
             Ok(Some(SessionEvent::DownloadComplete {
@@ -479,13 +600,13 @@ mod tests {
         s.request(7, 1, None);
         feed(&mut s, data(7, 1, 2)).unwrap();
         assert_eq!(
-            s.handle_message(&[1, 2, 3]),
+            s.handle_message(T0, &[1, 2, 3]),
             Err(Violation::TooManyBytes { announced: 2 })
         );
         let mut s = PeerSession::new();
         s.request(7, 1, None);
         feed(&mut s, data(7, 1, 2)).unwrap();
-        s.handle_message(&[1]).unwrap();
+        s.handle_message(T0, &[1]).unwrap();
         assert_eq!(
             feed(&mut s, completed(7, 1)),
             Err(Violation::WrongCompletion)
@@ -496,7 +617,7 @@ mod tests {
     fn unrequested_transfers_are_violations() {
         let mut s = PeerSession::new();
         assert_eq!(
-            s.handle_message(&[1, 2, 3]),
+            s.handle_message(T0, &[1, 2, 3]),
             Err(Violation::UnexpectedBytes)
         );
         let mut s = PeerSession::new();
@@ -517,12 +638,12 @@ mod tests {
         let mut s = PeerSession::new();
         s.request(7, 1, None);
         feed(&mut s, data(7, 1, 4)).unwrap();
-        s.handle_message(&[1, 2]).unwrap();
+        s.handle_message(T0, &[1, 2]).unwrap();
         let (received, messages) = s.cancel_download();
         assert_eq!(received, vec![1, 2]);
         assert_eq!(messages.len(), 1);
         assert_eq!(
-            s.handle_message(&[3, 4]),
+            s.handle_message(T0, &[3, 4]),
             Ok(Some(SessionEvent::Discarded { bytes: 2 }))
         );
         assert_eq!(feed(&mut s, completed(7, 1)), Ok(None));
@@ -531,7 +652,7 @@ mod tests {
         s.cancel_download();
         feed(&mut s, data(9, 2, 1)).unwrap();
         assert_eq!(
-            s.handle_message(&[0]),
+            s.handle_message(T0, &[0]),
             Ok(Some(SessionEvent::Discarded { bytes: 1 }))
         );
         assert_eq!(feed(&mut s, completed(9, 2)), Ok(None));
@@ -542,16 +663,16 @@ mod tests {
         let mut s = PeerSession::new();
         s.request(7, 1, None);
         feed(&mut s, data(7, 1, 4)).unwrap();
-        s.handle_message(&[1, 2]).unwrap();
+        s.handle_message(T0, &[1, 2]).unwrap();
         s.cancel_download();
         s.request(8, 2, None);
         assert_eq!(
-            s.handle_message(&[3, 4]),
+            s.handle_message(T0, &[3, 4]),
             Ok(Some(SessionEvent::Discarded { bytes: 2 }))
         );
         assert_eq!(feed(&mut s, completed(7, 1)), Ok(None));
         feed(&mut s, data(8, 2, 1)).unwrap();
-        s.handle_message(&[9]).unwrap();
+        s.handle_message(T0, &[9]).unwrap();
         assert_eq!(
             feed(&mut s, completed(8, 2)),
             Ok(Some(SessionEvent::DownloadComplete {
@@ -572,11 +693,11 @@ mod tests {
         s.request(11, 11, None);
         for request in 1..=10 {
             feed(&mut s, data(request as u64, request, 1)).unwrap();
-            s.handle_message(&[0]).unwrap();
+            s.handle_message(T0, &[0]).unwrap();
             assert_eq!(feed(&mut s, completed(request as u64, request)), Ok(None));
         }
         feed(&mut s, data(11, 11, 1)).unwrap();
-        s.handle_message(&[7]).unwrap();
+        s.handle_message(T0, &[7]).unwrap();
         assert!(feed(&mut s, completed(11, 11)).unwrap().is_some());
         // Once a later transfer arrived, an earlier one is not expected any more.
         assert_eq!(
@@ -641,6 +762,115 @@ mod tests {
             Err(Violation::OversizedAnnouncement {
                 segments: MAX_ANNOUNCED_SEGMENTS + 1
             })
+        );
+    }
+
+    fn request(segment: SegmentId, request: WireRequestId) -> PeerCommand {
+        PeerCommand::SegmentRequest {
+            segment,
+            request,
+            resume_from_bytes: None,
+        }
+    }
+
+    fn feed_at(
+        session: &mut PeerSession,
+        now: Instant,
+        command: PeerCommand,
+    ) -> Result<Option<SessionEvent>, Violation> {
+        let mut last = None;
+        for message in encode_command(&command, MAX_MESSAGE_BYTES) {
+            last = session.handle_message(now, &message)?;
+        }
+        Ok(last)
+    }
+
+    #[test]
+    fn an_announcement_flood_is_a_violation_but_the_honest_rate_is_not() {
+        let announcement = || PeerCommand::SegmentsAnnouncement {
+            loaded: vec![1, 2],
+            http_loading: vec![3],
+        };
+        let mut s = PeerSession::new();
+        // The limit every window, window after window: an honest peer at its busiest.
+        for window in 0..3u64 {
+            let start = T0 + Duration(window * RATE_WINDOW.0);
+            for _ in 0..MAX_ANNOUNCEMENTS_PER_WINDOW {
+                assert_eq!(
+                    feed_at(&mut s, start, announcement()),
+                    Ok(Some(SessionEvent::Announced))
+                );
+            }
+        }
+        let last_window = T0 + Duration(2 * RATE_WINDOW.0);
+        assert_eq!(
+            feed_at(
+                &mut s,
+                last_window + Duration(RATE_WINDOW.0 - 1),
+                announcement()
+            ),
+            Err(Violation::AnnouncementFlood)
+        );
+    }
+
+    #[test]
+    fn a_request_flood_is_a_violation_and_each_request_replaces_the_upload() {
+        let mut s = PeerSession::new();
+        s.announce(&[5], &[]);
+        for r in 0..MAX_REQUESTS_PER_WINDOW {
+            feed(&mut s, request(5, r)).unwrap();
+            // One upload at a time: the newest request is the one served.
+            assert_eq!(s.uploading(), Some((5, r)));
+        }
+        assert_eq!(
+            feed(&mut s, request(5, MAX_REQUESTS_PER_WINDOW)),
+            Err(Violation::RequestFlood)
+        );
+        // The next window allows as many again.
+        let mut s = PeerSession::new();
+        s.announce(&[5], &[]);
+        for r in 0..MAX_REQUESTS_PER_WINDOW {
+            feed(&mut s, request(5, r)).unwrap();
+        }
+        assert!(feed_at(&mut s, T0 + RATE_WINDOW, request(5, 0)).is_ok());
+    }
+
+    #[test]
+    fn requests_for_segments_never_offered_are_answered_until_a_bound() {
+        let mut s = PeerSession::new();
+        s.announce(&[1, 2], &[3]);
+        s.announce(&[2, 4], &[]);
+        // Offered now or in the announcement before (the peer may not have our latest yet).
+        for segment in [1, 2, 3, 4] {
+            assert!(matches!(
+                feed(&mut s, request(segment, 1)),
+                Ok(Some(SessionEvent::SegmentRequested { .. }))
+            ));
+        }
+        for n in 0..MAX_UNOFFERED_REQUESTS {
+            assert!(
+                matches!(
+                    feed(&mut s, request(100 + u64::from(n), n)),
+                    Ok(Some(SessionEvent::SegmentRequested { .. }))
+                ),
+                "unoffered request {n} is still answered"
+            );
+        }
+        assert_eq!(
+            feed(&mut s, request(99, 99)),
+            Err(Violation::UnofferedRequests)
+        );
+        // Two announcements later, segment 1 is no longer offered.
+        let mut s = PeerSession::new();
+        s.announce(&[1], &[]);
+        s.announce(&[2], &[]);
+        s.announce(&[2], &[]);
+        for n in 0..MAX_UNOFFERED_REQUESTS {
+            feed(&mut s, request(1, n)).unwrap();
+        }
+        assert_eq!(
+            feed(&mut s, request(1, 0)),
+            Err(Violation::UnofferedRequests)
         );
     }
 }

@@ -482,6 +482,56 @@ pub struct Stats {
     pub p2p_up_bytes: u64,
     pub p2p_up_bps: f64,
     pub peers: usize,
+    /// Peers banned this session, the first [`MAX_LISTED_BANS`] of them.
+    pub bans: Vec<Ban>,
+    /// Peers banned this session, listed or not.
+    pub bans_total: usize,
+}
+
+/// How many bans [`Stats::bans`] lists: enough to see what happened, bounded for a swarm that
+/// keeps sending hostile peers.
+pub const MAX_LISTED_BANS: usize = 16;
+
+/// A peer banned for the session, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "camelCase"))]
+pub struct Ban {
+    /// The last four bytes of its peer id in hex (the random part; the first bytes name the
+    /// client). Never its address.
+    pub peer: String,
+    pub kind: BanKind,
+    /// What it did, in words.
+    pub reason: String,
+}
+
+/// Why a peer was banned, as a stable code the UI and tests can match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "kebab-case"))]
+pub enum BanKind {
+    /// A message that does not decode, or a command above the size limit.
+    MalformedMessage,
+    /// Segment bytes with no transfer under way.
+    UnexpectedBytes,
+    /// Segment data we did not ask for.
+    UnrequestedData,
+    /// More bytes than its `SegmentData` header announced.
+    TooManyBytes,
+    /// A transfer reported complete wrongly (for instance before all its bytes arrived).
+    WrongCompletion,
+    /// A segment length that differs from the playlist's byte range.
+    WrongLength,
+    /// An announcement listing too many segments.
+    OversizedAnnouncement,
+    /// Too many announcements too fast.
+    AnnouncementFlood,
+    /// Too many requests too fast.
+    RequestFlood,
+    /// Too many requests for segments we never offered.
+    UnofferedRequests,
+    /// Segment bytes that do not match `segments-sha256.json`.
+    Integrity,
+    /// Segment bytes the media element could not decode (no integrity file).
+    Undecodable,
 }
 
 /// What went wrong, as a stable code the UI can match on.

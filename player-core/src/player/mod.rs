@@ -15,8 +15,9 @@ mod verify;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use io::{
-    Bytes, ErrorKind, Event, FetchOrder, FetchPurpose, Input, IntegrityCheck, LevelInfo,
-    MediaSnapshot, Output, RequestId, SegmentSource, Stats, TrackBuffered, TrackId, TrackSpec,
+    Ban, BanKind, Bytes, ErrorKind, Event, FetchOrder, FetchPurpose, Input, IntegrityCheck,
+    LevelInfo, MediaSnapshot, Output, RequestId, SegmentSource, Stats, TrackBuffered, TrackId,
+    TrackSpec,
 };
 
 use crate::config::Config;
@@ -204,7 +205,7 @@ pub struct Player {
     /// Segment integrity: the file, the bodies being checked (verify.rs).
     integrity: verify::Integrity,
     /// Peers that broke the protocol or sent bad segments: not accepted again this session.
-    banned_peers: BTreeSet<[u8; 20]>,
+    bans: p2p::Bans,
 }
 
 impl Player {
@@ -248,7 +249,7 @@ impl Player {
             body_bytes: BTreeMap::new(),
             kept_appends: BTreeSet::new(),
             integrity: verify::Integrity::new(None, ""),
-            banned_peers: BTreeSet::new(),
+            bans: p2p::Bans::default(),
         }
     }
 

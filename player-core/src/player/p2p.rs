@@ -9,17 +9,21 @@
 //!   HTTP would take if a peer failed at the worst moment: the P2P stall timeout plus twice
 //!   the measured HTTP time of the segment. It is measured from the playhead, so a thin
 //!   buffer puts the next segments inside it.
-//! - Farther segments go to the peer with the best measured throughput that has them, when it
-//!   would finish early enough that HTTP could still take over. At most
-//!   `max_concurrent_p2p` peer downloads, one per peer.
+//! - Farther segments go to the best-ranked peer that has them (measured throughput over one
+//!   plus its failures: stalls, late transfers), when it would finish early enough that HTTP
+//!   could still take over. At most `max_concurrent_p2p` peer downloads, one per peer.
 //! - A segment no peer has and no peer is loading over HTTP is fetched over HTTP a little
 //!   before it becomes urgent, at a point spread at random per viewer and segment, so that
 //!   in a swarm one viewer fetches it and the others take it from that viewer. With peers
 //!   connected HTTP does not prefetch further; with none, behaviour is plain HTTP.
 //! - A peer transfer that stalls or would miss its deadline is cancelled and HTTP resumes
 //!   from the bytes already received.
+//!
+//! A peer that breaks the protocol (its session's limits, a segment length the playlist
+//! contradicts) or sends bad bytes (verify.rs) is dropped and banned by peer id for the
+//! session; [`Bans`] keeps why, for the stats.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::config::P2pConfig;
 use crate::hls::{ByteRange, Segment};
@@ -31,7 +35,9 @@ use crate::swarm::id::{self, StreamType};
 use crate::swarm::{ConnectionId, TrackerAction, TrackerClient, TrackerConfig};
 use crate::time::{Duration, Instant};
 
-use super::io::{Bytes, Event, FetchOrder, FetchPurpose, Output, Stats};
+use super::io::{
+    Ban, BanKind, Bytes, Event, FetchOrder, FetchPurpose, Output, Stats, MAX_LISTED_BANS,
+};
 use super::verify::{BodySource, PeerSource};
 use super::{InFlight, Player, RequestId, RequestKind, Slot};
 
@@ -107,6 +113,13 @@ impl Peer {
     fn proven(&self) -> bool {
         self.delivered >= PROVEN_AFTER_DELIVERIES && self.failures == 0
     }
+
+    /// How much the scheduler prefers this peer: its measured throughput, divided by one
+    /// plus its failures (stalls, late transfers, bad bytes), so that of two peers equally
+    /// fast the one that failed loses, and one that keeps failing loses to slower clean ones.
+    fn rank(&self, config: &P2pConfig) -> f64 {
+        self.estimate_bps(config) / (1.0 + self.failures as f64)
+    }
 }
 
 /// A segment being downloaded from a peer. Its slot is `Fetching` with the same request id.
@@ -158,6 +171,48 @@ impl Swarm {
     }
 }
 
+/// Peers banned for the session (by peer id: a banned peer may come back on a new
+/// connection), and why, for the stats.
+#[derive(Debug, Default)]
+pub(super) struct Bans {
+    peers: BTreeSet<[u8; 20]>,
+    listed: Vec<Ban>,
+}
+
+impl Bans {
+    pub(super) fn contains(&self, peer_id: &[u8; 20]) -> bool {
+        self.peers.contains(peer_id)
+    }
+
+    /// Bans `peer_id`; the first reason given for a peer is the one kept.
+    pub(super) fn ban(&mut self, peer_id: [u8; 20], kind: BanKind, reason: &str) {
+        if !self.peers.insert(peer_id) || self.listed.len() >= MAX_LISTED_BANS {
+            return;
+        }
+        let peer = peer_id[16..].iter().map(|b| format!("{b:02x}")).collect();
+        self.listed.push(Ban {
+            peer,
+            kind,
+            reason: reason.to_owned(),
+        });
+    }
+}
+
+/// The ban code of a protocol violation.
+fn ban_kind(violation: &Violation) -> BanKind {
+    match violation {
+        Violation::Wire(_) => BanKind::MalformedMessage,
+        Violation::UnexpectedBytes => BanKind::UnexpectedBytes,
+        Violation::UnrequestedData { .. } => BanKind::UnrequestedData,
+        Violation::TooManyBytes { .. } => BanKind::TooManyBytes,
+        Violation::WrongCompletion => BanKind::WrongCompletion,
+        Violation::OversizedAnnouncement { .. } => BanKind::OversizedAnnouncement,
+        Violation::AnnouncementFlood => BanKind::AnnouncementFlood,
+        Violation::RequestFlood => BanKind::RequestFlood,
+        Violation::UnofferedRequests => BanKind::UnofferedRequests,
+    }
+}
+
 /// What the scheduler decided for one idle segment.
 enum Source {
     Http,
@@ -199,6 +254,8 @@ impl Player {
             p2p_up_bytes: traffic.p2p_up_bytes,
             p2p_up_bps: speed(traffic.p2p_up_bytes, up_before),
             peers,
+            bans: self.bans.listed.clone(),
+            bans_total: self.bans.peers.len(),
         };
         traffic.reported = (
             traffic.http_bytes,
@@ -429,7 +486,7 @@ impl Player {
             }
             Input::PeerClosed { connection } => self.with_swarm(|p, s| {
                 if s.peers.contains_key(&connection) {
-                    p.drop_peer(s, connection, "connection closed".into(), false);
+                    p.drop_peer(s, connection, "connection closed".into(), None);
                 }
             }),
             Input::UploadFinished {
@@ -458,9 +515,9 @@ impl Player {
         let banned = swarm
             .tracker
             .remote_peer_id(connection)
-            .is_some_and(|id| self.banned_peers.contains(&id));
+            .is_some_and(|id| self.bans.contains(&id));
         if banned {
-            return self.drop_peer(swarm, connection, "banned earlier".into(), false);
+            return self.drop_peer(swarm, connection, "banned earlier".into(), None);
         }
         let Some(peer) = swarm.peers.get_mut(&connection) else {
             // Already dropped (expired offer): the host closes what it opened late.
@@ -469,9 +526,11 @@ impl Player {
         };
         peer.open = true;
         let (loaded, http_loading) = self.announcement(swarm);
-        let messages = swarm.peers[&connection]
-            .session
-            .announce(&loaded, &http_loading);
+        let messages = swarm
+            .peers
+            .get_mut(&connection)
+            .map(|peer| peer.session.announce(&loaded, &http_loading))
+            .unwrap_or_default();
         self.send(connection, messages);
         let peers = swarm.open_peer_count();
         self.event(Event::PeerConnected { connection, peers });
@@ -489,27 +548,25 @@ impl Player {
     }
 
     /// Drops a peer: its download goes back to the scheduler (resumed over HTTP when it had
-    /// bytes), and a peer that broke the protocol is banned for the session.
+    /// bytes), and a peer that broke the protocol (`ban`) is banned for the session.
     fn drop_peer(
         &mut self,
         swarm: &mut Swarm,
         connection: ConnectionId,
         reason: String,
-        ban: bool,
+        ban: Option<BanKind>,
     ) {
         let Some(mut peer) = swarm.peers.remove(&connection) else {
             return;
         };
-        if ban {
-            if let Some(id) = swarm.tracker.remote_peer_id(connection) {
-                self.banned_peers.insert(id);
-            }
+        if let (Some(kind), Some(id)) = (ban, swarm.tracker.remote_peer_id(connection)) {
+            self.bans.ban(id, kind, &reason);
         }
         swarm.tracker.handle_connection_closed(self.now, connection);
         if let Some(request) = swarm.download_from(connection) {
             let (received, _) = peer.session.cancel_download();
             // A violating peer's bytes are not trusted as a prefix.
-            let prefix = if ban { Vec::new() } else { received };
+            let prefix = if ban.is_some() { Vec::new() } else { received };
             self.abandon_peer_download(swarm, request, prefix);
         }
         self.outputs.push_back(Output::ClosePeer { connection });
@@ -527,6 +584,7 @@ impl Player {
         &mut self,
         connection: ConnectionId,
         peer_id: Option<[u8; 20]>,
+        kind: BanKind,
         reason: String,
     ) {
         self.with_swarm(|player, swarm| {
@@ -535,7 +593,7 @@ impl Player {
                 return;
             };
             peer.failures += 1;
-            player.drop_peer(swarm, connection, reason, true);
+            player.drop_peer(swarm, connection, reason, Some(kind));
         });
     }
 
@@ -543,7 +601,7 @@ impl Player {
         let Some(peer) = swarm.peers.get_mut(&connection) else {
             return;
         };
-        match peer.session.handle_message(bytes) {
+        match peer.session.handle_message(self.now, bytes) {
             Ok(None) => {}
             Ok(Some(event)) => self.on_session_event(swarm, connection, event),
             Err(violation) => self.on_violation(swarm, connection, violation),
@@ -555,7 +613,7 @@ impl Player {
             swarm,
             connection,
             format!("protocol violation: {violation}"),
-            true,
+            Some(ban_kind(&violation)),
         );
     }
 
@@ -598,7 +656,7 @@ impl Player {
                         "announced {total_bytes} bytes for segment {segment}, the playlist says {}",
                         expected.unwrap_or_default()
                     );
-                    self.drop_peer(swarm, connection, violation, true);
+                    self.drop_peer(swarm, connection, violation, Some(BanKind::WrongLength));
                 }
             }
             SessionEvent::DownloadComplete { segment, bytes } => {
@@ -923,7 +981,7 @@ impl Player {
             } else {
                 p2p_time_s + urgent_s <= until_needed_s
             };
-            let score = bps / (1.0 + peer.failures as f64);
+            let score = peer.rank(&self.config.p2p);
             if in_time && best.is_none_or(|(s, _)| score > s) {
                 best = Some((score, connection));
             }
@@ -1066,16 +1124,8 @@ impl Player {
         };
         let announcement = self.announcement(&swarm);
         if swarm.last_announcement.as_ref() != Some(&announcement) {
-            let open: Vec<ConnectionId> = swarm
-                .peers
-                .iter()
-                .filter(|(_, p)| p.open)
-                .map(|(&c, _)| c)
-                .collect();
-            for connection in open {
-                let messages = swarm.peers[&connection]
-                    .session
-                    .announce(&announcement.0, &announcement.1);
+            for (&connection, peer) in swarm.peers.iter_mut().filter(|(_, p)| p.open) {
+                let messages = peer.session.announce(&announcement.0, &announcement.1);
                 self.send(connection, messages);
             }
             swarm.last_announcement = Some(announcement);
@@ -1135,4 +1185,41 @@ fn spread_fraction(seed: u64, index: usize) -> f64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^= z >> 31;
     (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A peer that delivered `bytes` in `seconds` each time, `deliveries` times, and failed
+    /// `failures` times.
+    fn peer(bytes: u64, seconds: u64, deliveries: u32, failures: u32) -> Peer {
+        let mut peer = Peer::new();
+        for _ in 0..deliveries {
+            peer.bandwidth.sample(Duration::from_secs(seconds), bytes);
+        }
+        peer.delivered = deliveries;
+        peer.failures = failures;
+        peer
+    }
+
+    #[test]
+    fn peers_rank_by_delivered_throughput_and_failures() {
+        let config = P2pConfig::default();
+        let clean = peer(1_000_000, 1, 3, 0);
+        let failed = peer(1_000_000, 1, 3, 1);
+        let faster = peer(2_000_000, 1, 3, 0);
+        let faster_failing = peer(2_000_000, 1, 3, 3);
+        assert_eq!(
+            clean.estimate_bps(&config),
+            failed.estimate_bps(&config),
+            "equally fast"
+        );
+        assert!(clean.rank(&config) > failed.rank(&config));
+        assert!(faster.rank(&config) > clean.rank(&config));
+        assert!(clean.rank(&config) > faster_failing.rank(&config));
+        // An untested peer stands at the configured guess.
+        let untested = Peer::new();
+        assert_eq!(untested.rank(&config), config.untested_peer_bps as f64);
+    }
 }

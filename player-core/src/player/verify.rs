@@ -43,7 +43,7 @@ use crate::schedule::{Failure, Slot};
 use crate::swarm::ConnectionId;
 use crate::time::{Duration, Instant};
 
-use super::io::{ErrorKind, Event, FetchOrder, FetchPurpose, IntegrityCheck, Output};
+use super::io::{BanKind, ErrorKind, Event, FetchOrder, FetchPurpose, IntegrityCheck, Output};
 use super::{Player, RequestId, RequestKind, SegmentSource};
 
 /// How many times the integrity file is fetched again for a live segment it does not list.
@@ -571,16 +571,20 @@ impl Player {
             return;
         };
         let id = self.stream.as_ref().map_or(0, |s| s.segment_id(index));
-        let reason = match how {
-            IntegrityCheck::Sha256 => {
-                format!("integrity: segment {id} does not match segments-sha256.json")
-            }
-            IntegrityCheck::Decode => format!("integrity: segment {id} could not be decoded"),
+        let (kind, reason) = match how {
+            IntegrityCheck::Sha256 => (
+                BanKind::Integrity,
+                format!("integrity: segment {id} does not match segments-sha256.json"),
+            ),
+            IntegrityCheck::Decode => (
+                BanKind::Undecodable,
+                format!("integrity: segment {id} could not be decoded"),
+            ),
         };
         if let Some(peer_id) = peer.peer_id {
-            self.banned_peers.insert(peer_id);
+            self.bans.ban(peer_id, kind, &reason);
         }
-        self.drop_banned_peer(peer.connection, peer.peer_id, reason);
+        self.drop_banned_peer(peer.connection, peer.peer_id, kind, reason);
     }
 
     /// Frees a body that will not be appended.
