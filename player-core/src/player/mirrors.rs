@@ -16,19 +16,20 @@
 //!   URL, or when the file cannot be loaded or read, every mirror is dropped at once with
 //!   that reason and everything comes from the origin.
 //! - **Dropped**: a mirror that fails in any way (an error status, a timeout, a network
-//!   error, a `200` for a range, a wrong `Content-Range`, a short body, a digest mismatch) is
-//!   not asked again until the next `Load`, and [`Event::MirrorDropped`] says why. The
-//!   segment is fetched from the origin at once: the failure costs neither a retry nor a
-//!   backoff, as the origin did nothing wrong. Bad bytes also raise
+//!   error, a `200` for a range, a wrong `Content-Range`, a short body, a digest mismatch, a
+//!   segment the integrity file does not list) is not asked again until the next `Load`, and
+//!   [`Event::MirrorDropped`] says why. The segment is fetched from the origin at once, and
+//!   so are those the mirror was still sending (cancelled): the failure costs neither a
+//!   retry nor a backoff, as the origin did nothing wrong. Bad bytes also raise
 //!   [`Event::IntegrityFailure`] with source [`SegmentSource::Mirror`].
 //! - **Counted**: a mirror's bytes count in [`super::Stats::http_bytes`] like the origin's,
 //!   and on their own in [`super::Stats::mirror_bytes`].
 //!
 //! [`SegmentSource::Mirror`]: super::SegmentSource::Mirror
 
-use super::io::Event;
+use super::io::{Event, Output};
 use super::p2p::spread_fraction;
-use super::{Player, RequestKind};
+use super::{Player, RequestId, RequestKind};
 
 /// Names one configured mirror: its index in [`Mirrors`]'s list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,12 +137,17 @@ impl Player {
     /// scheduler for the origin, with the failures it had (this one is the mirror's).
     pub(super) fn on_mirror_failure(&mut self, mirror: MirrorId, kind: RequestKind, reason: &str) {
         self.drop_mirror(mirror, reason);
+        self.refetch_from_origin(kind);
+    }
+
+    fn refetch_from_origin(&mut self, kind: RequestKind) {
         if let (RequestKind::Segment(index), Some(stream)) = (kind, self.stream.as_ref()) {
             self.fetch_from_origin_only(stream.level, index);
         }
     }
 
-    /// `mirror` is not asked for anything more this session.
+    /// `mirror` is not asked for anything more this session; what it is still sending is
+    /// cancelled and asked of the origin (it would be as suspect as what failed).
     pub(super) fn drop_mirror(&mut self, mirror: MirrorId, reason: &str) {
         let Some(entry) = self.mirrors.mirrors.get_mut(mirror.0) else {
             return;
@@ -155,6 +161,17 @@ impl Player {
             url,
             reason: reason.to_owned(),
         });
+        let under_way: Vec<(RequestId, RequestKind)> = self
+            .requests
+            .iter()
+            .filter(|(_, r)| r.mirror == Some(mirror))
+            .map(|(&request, r)| (request, r.kind))
+            .collect();
+        for (request, kind) in under_way {
+            self.requests.remove(&request);
+            self.outputs.push_back(Output::CancelFetch { request });
+            self.refetch_from_origin(kind);
+        }
     }
 
     /// No mirror can be used this session (no integrity file to check their bytes).
