@@ -3,9 +3,10 @@
 //! it is appended or shared with peers.
 //!
 //! - **The file** ([`crate::Config::integrity_url`]) is loaded after `Load`, once P2P is
-//!   wanted (nothing else needs it yet). Failures are retried with the usual policy but are
-//!   never fatal: playback goes on over HTTP, and a file that cannot be loaded or read is
-//!   reported as a non-fatal [`ErrorKind::IntegrityFile`] and counts as no file. The swarm is
+//!   wanted or mirrors are configured (nothing else needs it). Failures are retried with the
+//!   usual policy but are never fatal: playback goes on over HTTP, and a file that cannot be
+//!   loaded or read is reported as a non-fatal [`ErrorKind::IntegrityFile`] and counts as no
+//!   file (the mirrors are then dropped: their bytes could not be checked). The swarm is
 //!   joined only once the first load has ended, so that no peer bytes arrive before they can
 //!   be checked; with [`crate::config::P2pConfig::require_integrity`] and no usable file it is
 //!   never joined.
@@ -31,9 +32,13 @@
 //!   media element refuses (`AppendFailed`, not a quota error) bans its peer and comes again
 //!   from the origin instead of ending playback; bytes from the origin that fail to append
 //!   stay fatal.
-//! - **Mirrors** (PeerTube's redundancy servers) are not implemented yet. An HTTP request
-//!   whose [`super::InFlight::verify`] is set goes through the same check; requests to a
-//!   mirror will set it, as PeerTube checks HTTP segments too because mirrors may serve them.
+//! - **Mirrors** (PeerTube's redundancy servers, mirrors.rs): a segment a mirror served
+//!   ([`super::InFlight::mirror`]) goes through the same check, as PeerTube checks HTTP
+//!   segments too because mirrors may serve them. A mirror is asked only for segments the file
+//!   lists; a mismatch or a segment the file does not list is never taken: the bytes are
+//!   discarded, the mirror dropped and the segment fetched from the origin
+//!   ([`Integrity::http_only`]), with [`Event::IntegrityFailure`] (source
+//!   [`SegmentSource::Mirror`]) for a mismatch.
 
 use std::collections::{BTreeMap, BTreeSet};
 
