@@ -14,7 +14,9 @@
 //!   be appended, stored or announced to peers, so mirrors are used only once
 //!   `segments-sha256.json` is loaded, and only for segments it lists. Without an integrity
 //!   URL, or when the file cannot be loaded or read, every mirror is dropped at once with
-//!   that reason and everything comes from the origin.
+//!   that reason and everything comes from the origin. On a live stream the file is fetched
+//!   again only for segments peers delivered (verify.rs), so a mirror serves the segments
+//!   the version loaded last lists.
 //! - **Dropped**: a mirror that fails in any way (an error status, a timeout, a network
 //!   error, a `200` for a range, a wrong `Content-Range`, a short body, a digest mismatch, a
 //!   segment the integrity file does not list) is not asked again until the next `Load`, and
@@ -26,6 +28,8 @@
 //!   and on their own in [`super::Stats::mirror_bytes`].
 //!
 //! [`SegmentSource::Mirror`]: super::SegmentSource::Mirror
+
+use crate::schedule::Slot;
 
 use super::io::{Event, Output};
 use super::p2p::spread_fraction;
@@ -135,13 +139,28 @@ impl Player {
 
     /// A request to `mirror` failed: the mirror is dropped and the segment goes back to the
     /// scheduler for the origin, with the failures it had (this one is the mirror's).
-    pub(super) fn on_mirror_failure(&mut self, mirror: MirrorId, kind: RequestKind, reason: &str) {
+    pub(super) fn on_mirror_failure(
+        &mut self,
+        mirror: MirrorId,
+        request: RequestId,
+        kind: RequestKind,
+        reason: &str,
+    ) {
         self.drop_mirror(mirror, reason);
-        self.refetch_from_origin(kind);
+        self.refetch_from_origin(request, kind);
     }
 
-    fn refetch_from_origin(&mut self, kind: RequestKind) {
-        if let (RequestKind::Segment(index), Some(stream)) = (kind, self.stream.as_ref()) {
+    /// The segment `request` was fetching from a mirror goes back to the scheduler, for the
+    /// origin only.
+    fn refetch_from_origin(&mut self, request: RequestId, kind: RequestKind) {
+        let (RequestKind::Segment(index), Some(stream)) = (kind, self.stream.as_ref()) else {
+            return;
+        };
+        let fetching = matches!(
+            stream.slots.segments.get(index),
+            Some(Slot::Fetching { request: r, .. }) if *r == request
+        );
+        if fetching {
             self.fetch_from_origin_only(stream.level, index);
         }
     }
@@ -170,7 +189,7 @@ impl Player {
         for (request, kind) in under_way {
             self.requests.remove(&request);
             self.outputs.push_back(Output::CancelFetch { request });
-            self.refetch_from_origin(kind);
+            self.refetch_from_origin(request, kind);
         }
     }
 

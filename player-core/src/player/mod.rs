@@ -318,7 +318,7 @@ impl Player {
             } => {
                 if let Some(in_flight) = self.requests.remove(&request) {
                     let failure = status.map_or(Failure::Network, Failure::Status);
-                    self.on_request_failure(&in_flight, failure, &message);
+                    self.on_request_failure(request, &in_flight, failure, &message);
                 }
             }
             Input::AppendDone { request } => self.on_append_done(request),
@@ -482,7 +482,7 @@ impl Player {
         if let Some(message) = problem {
             let in_flight = self.requests.remove(&request).expect("looked up above");
             self.outputs.push_back(Output::CancelFetch { request });
-            self.on_request_failure(&in_flight, Failure::Network, &message);
+            self.on_request_failure(request, &in_flight, Failure::Network, &message);
             return;
         }
         in_flight.deadline = self.now + stall;
@@ -510,7 +510,7 @@ impl Player {
                 range.length,
                 range.to_http_range()
             );
-            return self.on_request_failure(&in_flight, Failure::Network, &message);
+            return self.on_request_failure(request, &in_flight, Failure::Network, &message);
         }
         match in_flight.kind {
             RequestKind::Playlist => self.on_playlist(text.unwrap_or_default()),
@@ -628,9 +628,15 @@ impl Player {
 
     /// A request failed: a mirror's failure drops the mirror, any other is an attempt of
     /// what it was for.
-    fn on_request_failure(&mut self, in_flight: &InFlight, failure: Failure, message: &str) {
+    fn on_request_failure(
+        &mut self,
+        request: RequestId,
+        in_flight: &InFlight,
+        failure: Failure,
+        message: &str,
+    ) {
         match in_flight.mirror {
-            Some(mirror) => self.on_mirror_failure(mirror, in_flight.kind, message),
+            Some(mirror) => self.on_mirror_failure(mirror, request, in_flight.kind, message),
             None => self.on_failure(in_flight.kind, failure, message),
         }
     }
@@ -910,7 +916,7 @@ impl Player {
         for request in expired {
             let in_flight = self.requests.remove(&request).expect("listed above");
             self.outputs.push_back(Output::CancelFetch { request });
-            self.on_request_failure(&in_flight, Failure::Timeout, "timed out");
+            self.on_request_failure(request, &in_flight, Failure::Timeout, "timed out");
             if self.stopped {
                 return;
             }
