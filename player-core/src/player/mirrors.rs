@@ -10,6 +10,9 @@
 //!   picked from a number fixed per viewer and segment (the same splitmix64 draw as the P2P
 //!   spread in p2p.rs, on another seed): viewers spread their requests over every server
 //!   as PeerTube's random pick does, and a simulation stays reproducible.
+//! - **Probed**: until a mirror's first segment passed the check, it is asked for one segment
+//!   at a time (a segment the draw gives it meanwhile goes to the origin): a mirror that is
+//!   down or corrupt costs one request, not as many as were sent before its first answer.
 //! - **Checked**: a mirror's body goes through the integrity check (verify.rs) before it can
 //!   be appended, stored or announced to peers, so mirrors are used only once
 //!   `segments-sha256.json` is loaded, and only for segments it lists. Without an integrity
@@ -44,6 +47,8 @@ struct Mirror {
     /// Ends with `/`: the path relative to the origin's folder is appended to it.
     base: String,
     dropped: bool,
+    /// A segment it sent passed the integrity check: it may have several requests at once.
+    proven: bool,
 }
 
 /// The mirrors of one loaded stream.
@@ -77,6 +82,7 @@ impl Mirrors {
                 Mirror {
                     base,
                     dropped: false,
+                    proven: false,
                 }
             })
             .collect();
@@ -102,8 +108,14 @@ impl Mirrors {
     }
 
     /// Where the request for `url` goes: the origin (`None`) or a mirror, picked by `draw`
-    /// (in [0, 1)) among the origin and the mirrors in use, with the URL to ask it.
-    fn pick(&self, url: &str, draw: f64) -> Option<(MirrorId, String)> {
+    /// (in [0, 1)) among the origin and the mirrors in use, with the URL to ask it. A mirror
+    /// being probed (`probing` says whether it is) leaves the request to the origin.
+    fn pick(
+        &self,
+        url: &str,
+        draw: f64,
+        probing: impl Fn(MirrorId) -> bool,
+    ) -> Option<(MirrorId, String)> {
         if self.origin_folder.is_empty() {
             return None;
         }
@@ -111,6 +123,9 @@ impl Mirrors {
         let servers = 1 + self.in_use().count();
         let pick = ((draw * servers as f64) as usize).min(servers - 1);
         let (id, mirror) = self.in_use().nth(pick.checked_sub(1)?)?;
+        if !mirror.proven && probing(id) {
+            return None;
+        }
         Some((id, format!("{}{relative}", mirror.base)))
     }
 }
@@ -128,7 +143,18 @@ impl Player {
             return None;
         }
         let draw = spread_fraction(self.mirrors.seed, id as usize);
-        self.mirrors.pick(&segment.uri, draw)
+        let probing = |mirror| {
+            self.requests.values().any(|r| r.mirror == Some(mirror))
+                || self.integrity.checking_from(mirror)
+        };
+        self.mirrors.pick(&segment.uri, draw, probing)
+    }
+
+    /// A segment `mirror` sent passed the integrity check.
+    pub(super) fn mirror_proven(&mut self, mirror: MirrorId) {
+        if let Some(entry) = self.mirrors.mirrors.get_mut(mirror.0) {
+            entry.proven = true;
+        }
     }
 
     /// Mirrors are configured and could be used once the integrity file is in: it must be
@@ -228,28 +254,51 @@ mod tests {
         assert_eq!(m.origin_folder, "https://origin.test/hls/video/");
     }
 
+    const IDLE: fn(MirrorId) -> bool = |_| false;
+
     #[test]
     fn the_draw_splits_evenly_over_origin_and_mirrors_in_use() {
         let mut m = mirrors(&["https://m1.test/a/", "https://m2.test/b/"]);
         let url = "https://origin.test/hls/video/720p/seg-1.mp4";
-        assert_eq!(m.pick(url, 0.2), None, "the first third is the origin's");
         assert_eq!(
-            m.pick(url, 0.5),
+            m.pick(url, 0.2, IDLE),
+            None,
+            "the first third is the origin's"
+        );
+        assert_eq!(
+            m.pick(url, 0.5, IDLE),
             Some((MirrorId(0), "https://m1.test/a/720p/seg-1.mp4".into()))
         );
         assert_eq!(
-            m.pick(url, 0.9),
+            m.pick(url, 0.9, IDLE),
             Some((MirrorId(1), "https://m2.test/b/720p/seg-1.mp4".into()))
         );
         m.mirrors[0].dropped = true;
-        assert_eq!(m.pick(url, 0.4), None, "the first half is the origin's now");
         assert_eq!(
-            m.pick(url, 0.6),
+            m.pick(url, 0.4, IDLE),
+            None,
+            "the first half is the origin's now"
+        );
+        assert_eq!(
+            m.pick(url, 0.6, IDLE),
             Some((MirrorId(1), "https://m2.test/b/720p/seg-1.mp4".into()))
         );
         m.mirrors[1].dropped = true;
         assert!(!m.any_in_use());
-        assert_eq!(m.pick(url, 0.99), None);
+        assert_eq!(m.pick(url, 0.99, IDLE), None);
+    }
+
+    #[test]
+    fn a_mirror_is_asked_one_segment_at_a_time_until_proven() {
+        let mut m = mirrors(&["https://m1.test/a/"]);
+        let url = "https://origin.test/hls/video/seg-1.mp4";
+        let probing_first = |id: MirrorId| id == MirrorId(0);
+        assert_eq!(m.pick(url, 0.9, probing_first), None);
+        m.mirrors[0].proven = true;
+        assert_eq!(
+            m.pick(url, 0.9, probing_first),
+            Some((MirrorId(0), "https://m1.test/a/seg-1.mp4".into()))
+        );
     }
 
     #[test]
@@ -259,7 +308,7 @@ mod tests {
             "https://origin.test/hls/other/seg.mp4",
             "https://cdn.test/hls/video/seg.mp4",
         ] {
-            assert_eq!(m.pick(url, 0.99), None, "{url}");
+            assert_eq!(m.pick(url, 0.99, IDLE), None, "{url}");
         }
     }
 }

@@ -164,6 +164,13 @@ impl Integrity {
 }
 
 impl Integrity {
+    /// A body `mirror` sent is being checked.
+    pub(super) fn checking_from(&self, mirror: MirrorId) -> bool {
+        self.checks
+            .values()
+            .any(|c| c.source == BodySource::Mirror(mirror))
+    }
+
     /// The file is loaded and lists the digest of this segment (its bytes can be checked).
     pub(super) fn lists(&self, segment: &Segment) -> bool {
         self.file.as_ref().is_some_and(|file| {
@@ -427,6 +434,9 @@ impl Player {
         }
         match actual {
             Some(actual) if actual == expected => {
+                if let BodySource::Mirror(mirror) = check.source {
+                    self.mirror_proven(mirror);
+                }
                 let source = check.source.segment_source();
                 self.accept_segment(request, check.level, check.index, check.bytes, source);
             }
