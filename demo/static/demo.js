@@ -4,7 +4,7 @@
 // integrity file, the sample's by default, `?mirrors=` comma-separated base URLs of servers
 // mirroring the playlist's folder) and shows what it does, then
 // shows the sample in the embed player with the HTML to copy. Tests read `window.shoalPlayer`
-// and `window.shoalEvents` ({type, detail, at}: `at` on the page's performance.now() clock).
+// and `window.shoalEvents`.
 import { Player } from '/pkg/shoal.js';
 
 const video = document.getElementById('video');
@@ -67,7 +67,7 @@ const levelName = (index) => {
 
 for (const type of ['levels', 'levelswitching', 'levelselected', 'levelswitched', 'segmentloaded', 'stats', 'peerconnected', 'peerdropped', 'integrityfailure', 'mirrordropped', 'error', 'ended']) {
   player.on(type, (detail) => {
-    events.push({ type, detail, at: performance.now() });
+    events.push({ type, detail });
     if (type === 'levels') {
       levels = detail.levels;
       quality.replaceChildren(new Option('Auto', '-1'), ...levels.map((_, i) => new Option(levelName(i), String(i))));
