@@ -41,12 +41,13 @@ impl Mount {
 }
 
 /// Prefixes the server routes itself and that a mount must not shadow.
-pub const RESERVED_PREFIXES: [&str; 6] = [
+pub const RESERVED_PREFIXES: [&str; 7] = [
     "/pkg",
     "/media",
     "/embed",
     "/videos",
     "/__control",
+    crate::control::MIRRORS_PREFIX,
     TRACKER_PATH,
 ];
 
@@ -184,6 +185,9 @@ ROUTES:
                          (a per-response rate), responses already streaming included;
                          null removes it. GET: the current setting
     /__control/reset     POST: clear faults, the throttle and the request log (--test-control)
+    /mirrors/ok/...      The media tree again, as a mirror (redundancy server) serves it
+                         (--test-control); /mirrors/error/... answers 500 to everything,
+                         /mirrors/corrupt/... answers like ok with every byte flipped
     /tracker             WebTorrent WebSocket tracker, ws://HOST:PORT/tracker (unless --no-tracker)
 
 On start (unless --no-generate) the sample media is generated with ffmpeg into

@@ -1,9 +1,12 @@
-//! Test-control mode: fault injection, throttling and the request log behind `/__control/*`.
+//! Test-control mode: fault injection, throttling and the request log behind `/__control/*`,
+//! and mirrors of the media tree that misbehave (`/mirrors/*`).
 //!
 //! Browser tests need a real origin that misbehaves on cue ("answers 500 for one segment twice",
 //! "delivers media at 100 KB/s") and a record of what the player actually fetched. All of it
 //! lives in [`ControlState`], shared by the `/__control` handlers and the [`observe`] middleware
-//! that wraps every file route.
+//! that wraps every file route. The mirrors ([`MIRRORS`]) serve the media tree under other
+//! prefixes, each with a fixed behaviour applied by [`mirror_behaviour`]; they are file routes
+//! like the others, so faults, the throttle and the request log apply to them too.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -346,6 +349,65 @@ pub async fn observe(State(state): State<Arc<ControlState>>, req: Request, next:
     response
 }
 
+/// Where the mirrors of the media tree are served (test-control mode).
+pub const MIRRORS_PREFIX: &str = "/mirrors";
+
+/// How a mirror answers every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MirrorBehaviour {
+    /// As `/media/` does.
+    Ok,
+    /// `500` with an empty body.
+    Error,
+    /// As `/media/` does (same status, headers and length), with every body byte flipped.
+    Corrupt,
+}
+
+/// The mirrors: `/mirrors/<name>/...` serves `/media/...` as the behaviour says.
+pub const MIRRORS: [(&str, MirrorBehaviour); 3] = [
+    ("ok", MirrorBehaviour::Ok),
+    ("error", MirrorBehaviour::Error),
+    ("corrupt", MirrorBehaviour::Corrupt),
+];
+
+/// The behaviour of the mirror a request path is under, if any.
+fn mirror_of(path: &str) -> Option<MirrorBehaviour> {
+    let rest = path.strip_prefix(MIRRORS_PREFIX)?.strip_prefix('/')?;
+    let (name, _) = rest.split_once('/')?;
+    MIRRORS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(_, behaviour)| behaviour)
+}
+
+/// Each byte of a corrupting mirror's answer.
+fn corrupt_byte(byte: u8) -> u8 {
+    !byte
+}
+
+/// Middleware of the mirror routes: answers as the path's mirror behaves.
+pub async fn mirror_behaviour(req: Request, next: Next) -> Response {
+    match mirror_of(req.uri().path()) {
+        Some(MirrorBehaviour::Error) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, Body::empty()).into_response()
+        }
+        Some(MirrorBehaviour::Corrupt) => {
+            let response = next.run(req).await;
+            if !response.status().is_success() {
+                return response;
+            }
+            let (parts, body) = response.into_parts();
+            let flipped = body.into_data_stream().map(|frame| {
+                frame.map(|bytes| {
+                    Bytes::from(bytes.iter().copied().map(corrupt_byte).collect::<Vec<u8>>())
+                })
+            });
+            Response::from_parts(parts, Body::from_stream(flipped))
+        }
+        Some(MirrorBehaviour::Ok) | None => next.run(req).await,
+    }
+}
+
 fn json_error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
 }
@@ -432,6 +494,32 @@ pub fn router(state: Arc<ControlState>) -> Router {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mirror_paths_name_their_behaviour() {
+        assert_eq!(
+            mirror_of("/mirrors/ok/vod/480p.mp4"),
+            Some(MirrorBehaviour::Ok)
+        );
+        assert_eq!(
+            mirror_of("/mirrors/error/vod/480p.mp4"),
+            Some(MirrorBehaviour::Error)
+        );
+        assert_eq!(
+            mirror_of("/mirrors/corrupt/vod/480p.mp4"),
+            Some(MirrorBehaviour::Corrupt)
+        );
+        for other in [
+            "/media/vod/480p.mp4",
+            "/mirrors/other/a",
+            "/mirrors/ok",
+            "/mirrorsok/a",
+        ] {
+            assert_eq!(mirror_of(other), None, "{other}");
+        }
+        assert_eq!(corrupt_byte(0x00), 0xff);
+        assert_eq!(corrupt_byte(0x5a), 0xa5);
+    }
 
     #[test]
     fn range_start_parsing() {

@@ -5,7 +5,8 @@
 //! byte ranges (206/416) correctly; this module only adds what a browser-based HLS player needs
 //! on top: permissive CORS, exact media content types and `no-cache` on playlists, and the
 //! embed player's routes (`/embed/`, PeerTube-style `/videos/embed/<id>`) with their
-//! Content-Security-Policy.
+//! Content-Security-Policy, and in test-control mode the mirrors of the media tree
+//! (`/mirrors/<name>/`, see `crate::control`).
 
 use std::io;
 use std::net::SocketAddr;
@@ -204,6 +205,17 @@ fn serve_dir(dir: &Path) -> ServeDir {
     ServeDir::new(dir)
 }
 
+/// The mirrors of the media tree (test-control mode): `/mirrors/<name>/` serves what `/media/`
+/// does, as [`control::MIRRORS`] says that mirror behaves.
+fn mirror_files(config: &ServerConfig) -> Router {
+    let mut mirrors = Router::new();
+    for (name, _) in control::MIRRORS {
+        let prefix = format!("{}/{name}", control::MIRRORS_PREFIX);
+        mirrors = mirrors.nest_service(&prefix, serve_dir(&config.media_dir));
+    }
+    mirrors.layer(middleware::from_fn(control::mirror_behaviour))
+}
+
 /// Builds the whole application. Public so a later `--live` mode or tests can extend it.
 /// `tracker` is served at `/tracker` when given.
 pub fn app(config: &ServerConfig, control: Arc<ControlState>, tracker: Option<&Tracker>) -> Router {
@@ -213,6 +225,9 @@ pub fn app(config: &ServerConfig, control: Arc<ControlState>, tracker: Option<&T
         .merge(embed_files(config));
     for mount in &config.mounts {
         files = files.nest_service(&mount.prefix, serve_dir(&mount.dir));
+    }
+    if config.test_control {
+        files = files.merge(mirror_files(config));
     }
     // Layers on `files` wrap each route outside the prefix stripping of `nest_service`, so the
     // middlewares see the full request path (what faults and the log are keyed by).

@@ -1,7 +1,8 @@
 // The demo page: plays `?src=` (default: the generated sample) with the Shoal player, joins the
 // demo tracker's swarm (`?p2p=0` turns P2P off, `?tracker=` picks other trackers, `?swarmId=`
 // sets p2p-media-loader's swarm id, `?level=` the start level, `?integrity=` the segments'
-// integrity file, the sample's by default) and shows what it does, then
+// integrity file, the sample's by default, `?mirrors=` comma-separated base URLs of servers
+// mirroring the playlist's folder) and shows what it does, then
 // shows the sample in the embed player with the HTML to copy. Tests read `window.shoalPlayer`
 // and `window.shoalEvents`.
 import { describeBans, Player } from '/pkg/shoal.js';
@@ -16,6 +17,12 @@ document.getElementById('source').textContent = src;
 // its playlist; another stream names its own with `?integrity=`.
 const integrity = params.get('integrity') ?? (src === sampleSrc ? '/media/vod/segments-sha256.json' : null);
 const integrityUrl = integrity ? new URL(integrity, location.href).href : undefined;
+// Mirrors of the stream's folder (PeerTube's redundancy servers), e.g. the demo server's
+// test mirrors `/mirrors/ok/vod/`; their segments are checked against the integrity file.
+const mirrors = (params.get('mirrors') ?? '')
+  .split(',')
+  .filter((base) => base !== '')
+  .map((base) => new URL(base, location.href).href);
 
 // The demo server runs a tracker on the page's own port; no STUN servers: viewers on one
 // machine or network connect directly.
@@ -30,7 +37,7 @@ window.shoalEvents = events;
 // `?level=N` plays that rendition only, as if picked in the quality menu (tests use it to meet
 // viewers pinned to one level: there is one swarm per rendition).
 const startLevel = params.has('level') ? Number(params.get('level')) : undefined;
-const player = new Player(video, { startLevel, integrityUrl, p2p: { enabled: p2pEnabled, trackers, swarmId } });
+const player = new Player(video, { startLevel, integrityUrl, mirrors, p2p: { enabled: p2pEnabled, trackers, swarmId } });
 window.shoalPlayer = player;
 
 let levels = [];
@@ -58,7 +65,7 @@ const levelName = (index) => {
   return level?.height ? `${level.height}p` : `#${index}`;
 };
 
-for (const type of ['levels', 'levelswitching', 'levelselected', 'levelswitched', 'segmentloaded', 'stats', 'peerconnected', 'peerdropped', 'integrityfailure', 'error', 'ended']) {
+for (const type of ['levels', 'levelswitching', 'levelselected', 'levelswitched', 'segmentloaded', 'stats', 'peerconnected', 'peerdropped', 'integrityfailure', 'mirrordropped', 'error', 'ended']) {
   player.on(type, (detail) => {
     events.push({ type, detail });
     if (type === 'levels') {

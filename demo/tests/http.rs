@@ -445,6 +445,59 @@ fn control_routes_are_404_without_test_control() {
 }
 
 #[test]
+fn mirrors_serve_the_media_tree_each_as_it_behaves_and_are_logged() {
+    let s = start(true);
+    let all = media_bytes();
+    let ok = s.get_range("/mirrors/ok/vod/480p.mp4", "bytes=10-19");
+    assert_eq!(ok.status, 206);
+    assert_eq!(ok.header("content-range"), Some("bytes 10-19/1000"));
+    assert_eq!(ok.header("content-type"), Some("video/mp4"));
+    assert_eq!(ok.body, &all[10..=19]);
+
+    let error = s.get_range("/mirrors/error/vod/480p.mp4", "bytes=10-19");
+    assert_eq!(error.status, 500);
+    assert!(error.body.is_empty());
+
+    let corrupt = s.get_range("/mirrors/corrupt/vod/480p.mp4", "bytes=10-19");
+    assert_eq!(corrupt.status, 206);
+    assert_eq!(corrupt.header("content-range"), Some("bytes 10-19/1000"));
+    assert_eq!(corrupt.header("content-length"), Some("10"));
+    let flipped: Vec<u8> = all[10..=19].iter().map(|b| !b).collect();
+    assert_eq!(corrupt.body, flipped);
+    let whole = s.get("/mirrors/corrupt/vod/480p.mp4");
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.body.len(), all.len());
+    assert!(whole
+        .body
+        .iter()
+        .zip(&all)
+        .all(|(got, right)| *got == !right));
+
+    assert_eq!(s.get("/mirrors/ok/vod/missing.mp4").status, 404);
+    assert_eq!(s.get("/mirrors/other/vod/480p.mp4").status, 404);
+    assert_eq!(
+        s.get("/__control/requests").json(),
+        serde_json::json!([
+            {"path": "/mirrors/ok/vod/480p.mp4", "range": "bytes=10-19", "status": 206},
+            {"path": "/mirrors/error/vod/480p.mp4", "range": "bytes=10-19", "status": 500},
+            {"path": "/mirrors/corrupt/vod/480p.mp4", "range": "bytes=10-19", "status": 206},
+            {"path": "/mirrors/corrupt/vod/480p.mp4", "range": null, "status": 200},
+            {"path": "/mirrors/ok/vod/missing.mp4", "range": null, "status": 404},
+            {"path": "/mirrors/other/vod/480p.mp4", "range": null, "status": 404},
+        ])
+    );
+}
+
+#[test]
+fn mirrors_exist_only_with_test_control() {
+    let s = start(false);
+    for mirror in ["ok", "error", "corrupt"] {
+        let r = s.get(&format!("/mirrors/{mirror}/vod/480p.mp4"));
+        assert_eq!(r.status, 404, "{mirror}");
+    }
+}
+
+#[test]
 fn fault_count_is_honoured_then_service_resumes() {
     let s = start(true);
     let r = s.post(

@@ -45,6 +45,12 @@ pub struct Config {
     /// given to `Load`). Segments from peers are checked against it before they are appended
     /// or shared; without it P2P still runs unless [`P2pConfig::require_integrity`].
     pub integrity_url: Option<String>,
+    /// Base URLs of servers that mirror the folder of the URL given to `Load` (PeerTube's
+    /// redundancy servers), absolute or relative to that URL. Media segment requests are
+    /// spread over the origin and the mirrors; a mirror's segments are checked against
+    /// [`Config::integrity_url`], so without a usable integrity file the mirrors are unused.
+    /// A mirror that fails once is dropped until the next `Load`.
+    pub mirrors: Vec<String>,
     pub p2p: P2pConfig,
 }
 
@@ -121,6 +127,7 @@ impl Default for Config {
             retry: RetryPolicy::default(),
             max_gap_jump_s: 1.0,
             integrity_url: None,
+            mirrors: Vec::new(),
             p2p: P2pConfig::default(),
         }
     }

@@ -84,18 +84,25 @@ class SourceBufferQueue {
  * Events (listen with `player.on(type, fn)` or `addEventListener`): `levels`, `levelswitching`
  * (`{level, auto}`: a switch starts), `levelselected` (`{level}`: segments now come from it),
  * `levelswitched` (`{level}`: the picture now shows it),
- * `segmentloaded` (`{level, segment, bytes, source: 'http'|'peer'|'peer-then-http'}`),
- * `stats` (`{httpBytes, httpBps, p2pDownBytes, p2pDownBps, p2pUpBytes, p2pUpBps, peers, bans,
- * bansTotal}`, about once a second; `bans` lists the peers banned this session, the first 16, as
+ * `segmentloaded` (`{level, segment, bytes, source: 'http'|'peer'|'peer-then-http'|'mirror'}`),
+ * `stats` (`{httpBytes, httpBps, mirrorBytes, p2pDownBytes, p2pDownBps, p2pUpBytes, p2pUpBps,
+ * peers, bans, bansTotal}`, about once a second; `httpBytes` counts the origin and the mirrors,
+ * `mirrorBytes` the mirrors' part; `bans` lists the peers banned this session, the first 16, as
  * `{peer, kind, reason}`: `peer` is the end of its peer id in hex, never an address, `kind` a
- * stable code such as `integrity` or `too-many-bytes`; `describeBans` words them), `peerconnected`, `peerdropped` (`{reason, peers}`), `integrityfailure`
- * (`{level, segment, source, check: 'sha256'|'decode'}`: bytes from a peer were refused, the
- * peer banned and the segment fetched from the origin), `error` (`detail: {code, message,
- * fatal}`; `integrity-file` errors are never fatal), `ended`.
+ * stable code such as `integrity` or `too-many-bytes`; `describeBans` words them),
+ * `peerconnected`, `peerdropped` (`{reason, peers}`), `integrityfailure`
+ * (`{level, segment, source, check: 'sha256'|'decode'}`: bytes from a peer or a mirror were
+ * refused, the peer banned or the mirror dropped, and the segment fetched from the origin),
+ * `mirrordropped` (`{url, reason}`: that mirror is not used again until the next load), `error`
+ * (`detail: {code, message, fatal}`; `integrity-file` errors are never fatal), `ended`.
  *
  * `options.integrityUrl` names PeerTube's `segments-sha256.json` for the stream: segments from
- * peers are then checked against it before they are played or shared (`p2p.requireIntegrity`
- * keeps P2P off without one).
+ * peers and mirrors are then checked against it before they are played or shared
+ * (`p2p.requireIntegrity` keeps P2P off without one).
+ *
+ * `options.mirrors` lists base URLs of servers that mirror the folder of the loaded playlist
+ * (PeerTube's redundancy servers): media segment requests are spread over the origin and them.
+ * They are used only with a loadable `integrityUrl`, and one that fails is dropped.
  *
  * P2P options (under `options.p2p`, see player-core's `P2pConfig`): `enabled`, `trackers`,
  * `swarmId`, `maxPeers`, `upload`, ...; `options.iceServers` is handed to RTCPeerConnection
@@ -433,6 +440,8 @@ export class Player extends EventTarget {
           source: event.source,
           check: event.check,
         });
+      case 'mirrorDropped':
+        return this.emit('mirrordropped', { url: event.url, reason: event.reason });
       default:
         return this.emit(event.event.toLowerCase(), event);
     }

@@ -436,13 +436,21 @@ pub enum Event {
     /// A segment's bytes were refused: they do not match `segments-sha256.json`, or (without
     /// one) the browser could not decode bytes a peer sent. They are discarded and the
     /// segment is fetched from the origin; the peer (`connection`, when one delivered them)
-    /// is dropped and banned.
+    /// is dropped and banned, a mirror (`source` [`SegmentSource::Mirror`]) dropped.
     IntegrityFailure {
         level: usize,
         segment: usize,
         source: SegmentSource,
         connection: Option<ConnectionId>,
         check: IntegrityCheck,
+    },
+    /// A mirror ([`crate::Config::mirrors`]) is not asked for anything more until the next
+    /// `Load`: it failed a request or sent bad bytes (the segment then comes from the
+    /// origin), or there is no integrity file to check its segments against.
+    MirrorDropped {
+        /// The mirror's base URL, as resolved against the URL given to `Load`.
+        url: String,
+        reason: String,
     },
     Error {
         kind: ErrorKind,
@@ -469,14 +477,19 @@ pub enum SegmentSource {
     Peer,
     /// Started with a peer, finished over HTTP.
     PeerThenHttp,
+    /// Over HTTP from a mirror of the origin ([`crate::Config::mirrors`]).
+    Mirror,
 }
 
 /// Byte counters since the stream started and speeds over the last interval.
 #[derive(Debug, Clone, PartialEq, Default)]
 #[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "camelCase"))]
 pub struct Stats {
+    /// Every byte that came over HTTP: from the origin and from mirrors.
     pub http_bytes: u64,
     pub http_bps: f64,
+    /// The part of `http_bytes` that came from mirrors (the origin served the rest).
+    pub mirror_bytes: u64,
     pub p2p_down_bytes: u64,
     pub p2p_down_bps: f64,
     pub p2p_up_bytes: u64,

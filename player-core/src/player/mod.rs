@@ -9,6 +9,7 @@ mod io;
 mod levels;
 mod live;
 mod media;
+mod mirrors;
 mod p2p;
 mod verify;
 
@@ -95,9 +96,10 @@ struct InFlight {
     loaded_bytes: u64,
     /// The request continues a segment this peer delivered in part.
     resumed_from: Option<verify::PeerSource>,
-    /// The body is checked against the integrity file before it is appended (a mirror's;
-    /// the origin's bodies are trusted).
-    verify: bool,
+    /// The request went to this mirror, not the origin: its body is checked against the
+    /// integrity file before it is appended (the origin's bodies are trusted), and any
+    /// failure is the mirror's (mirrors.rs).
+    mirror: Option<mirrors::MirrorId>,
 }
 
 /// Which playlist is being loaded: the URL the user gave, or a level's media playlist.
@@ -204,6 +206,8 @@ pub struct Player {
     kept_appends: BTreeSet<RequestId>,
     /// Segment integrity: the file, the bodies being checked (verify.rs).
     integrity: verify::Integrity,
+    /// Servers that mirror the origin's folder (mirrors.rs).
+    mirrors: mirrors::Mirrors,
     /// Peers that broke the protocol or sent bad segments: not accepted again this session.
     bans: p2p::Bans,
 }
@@ -250,6 +254,7 @@ impl Player {
             kept_appends: BTreeSet::new(),
             integrity: verify::Integrity::new(None, ""),
             bans: p2p::Bans::default(),
+            mirrors: mirrors::Mirrors::default(),
         }
     }
 
@@ -298,7 +303,8 @@ impl Player {
                     if in_flight.kind.is_media() {
                         self.http_pipe.bytes_arrived(new_bytes);
                     }
-                    self.count_http_bytes(new_bytes);
+                    let from_mirror = in_flight.mirror.is_some();
+                    self.count_http_bytes(new_bytes, from_mirror);
                 }
             }
             Input::HttpDone {
@@ -313,7 +319,7 @@ impl Player {
             } => {
                 if let Some(in_flight) = self.requests.remove(&request) {
                     let failure = status.map_or(Failure::Network, Failure::Status);
-                    self.on_failure(in_flight.kind, failure, &message);
+                    self.on_request_failure(request, &in_flight, failure, &message);
                 }
             }
             Input::AppendDone { request } => self.on_append_done(request),
@@ -402,6 +408,10 @@ impl Player {
         self.network_metered = network_metered;
         self.player_height_px = player_height_px;
         self.integrity = verify::Integrity::new(self.config.integrity_url.as_deref(), &url);
+        self.mirrors = mirrors::Mirrors::new(&self.config.mirrors, &url, self.seed);
+        if self.config.integrity_url.is_none() {
+            self.drop_all_mirrors("no integrity file (integrityUrl) to check its segments against");
+        }
         self.source_url = Some(url.clone());
         if self.config.start_position_s > 0.0 {
             self.pending_start_s = Some(self.config.start_position_s);
@@ -433,7 +443,7 @@ impl Player {
                 range,
                 loaded_bytes: 0,
                 resumed_from: None,
-                verify: false,
+                mirror: None,
             },
         );
         request
@@ -471,10 +481,9 @@ impl Player {
             _ => None,
         };
         if let Some(message) = problem {
-            let kind = in_flight.kind;
-            self.requests.remove(&request);
+            let in_flight = self.requests.remove(&request).expect("looked up above");
             self.outputs.push_back(Output::CancelFetch { request });
-            self.on_failure(kind, Failure::Network, &message);
+            self.on_request_failure(request, &in_flight, Failure::Network, &message);
             return;
         }
         in_flight.deadline = self.now + stall;
@@ -489,7 +498,7 @@ impl Player {
             return;
         };
         let new_bytes = loaded_bytes.saturating_sub(in_flight.loaded_bytes);
-        self.count_http_bytes(new_bytes);
+        self.count_http_bytes(new_bytes, in_flight.mirror.is_some());
         if in_flight.kind.is_media() {
             self.http_pipe.bytes_arrived(new_bytes);
         }
@@ -502,7 +511,7 @@ impl Player {
                 range.length,
                 range.to_http_range()
             );
-            return self.on_failure(in_flight.kind, Failure::Network, &message);
+            return self.on_request_failure(request, &in_flight, Failure::Network, &message);
         }
         match in_flight.kind {
             RequestKind::Playlist => self.on_playlist(text.unwrap_or_default()),
@@ -533,8 +542,10 @@ impl Player {
                             .map_or(loaded_bytes, |r| r.length);
                         (full, Some(verify::BodySource::PeerThenHttp(peer)))
                     }
-                    None if in_flight.verify => (loaded_bytes, Some(verify::BodySource::Mirror)),
-                    None => (loaded_bytes, None),
+                    None => (
+                        loaded_bytes,
+                        in_flight.mirror.map(verify::BodySource::Mirror),
+                    ),
                 };
                 self.receive_segment(request, index, bytes, source);
             }
@@ -614,6 +625,21 @@ impl Player {
             mime,
             last_append: None,
         });
+    }
+
+    /// A request failed: a mirror's failure drops the mirror, any other is an attempt of
+    /// what it was for.
+    fn on_request_failure(
+        &mut self,
+        request: RequestId,
+        in_flight: &InFlight,
+        failure: Failure,
+        message: &str,
+    ) {
+        match in_flight.mirror {
+            Some(mirror) => self.on_mirror_failure(mirror, request, in_flight.kind, message),
+            None => self.on_failure(in_flight.kind, failure, message),
+        }
     }
 
     fn on_failure(&mut self, kind: RequestKind, failure: Failure, message: &str) {
@@ -855,7 +881,7 @@ impl Player {
         }
         self.load_playlist_if_due();
         self.load_audio_playlist_if_due();
-        self.load_integrity_if_due(self.p2p_requested());
+        self.load_integrity_if_due(self.p2p_requested() || self.mirrors_want_integrity());
         if self.stopped {
             return;
         }
@@ -891,7 +917,7 @@ impl Player {
         for request in expired {
             let in_flight = self.requests.remove(&request).expect("listed above");
             self.outputs.push_back(Output::CancelFetch { request });
-            self.on_failure(in_flight.kind, Failure::Timeout, "timed out");
+            self.on_request_failure(request, &in_flight, Failure::Timeout, "timed out");
             if self.stopped {
                 return;
             }
@@ -1114,7 +1140,20 @@ impl Player {
                 unreachable!("playlists are loaded elsewhere, audio by audio.rs")
             }
         };
+        let mirror = match kind {
+            RequestKind::Segment(i) => self.choose_mirror(i),
+            _ => None,
+        };
         let request = self.new_request(kind, range);
+        let url = match mirror {
+            Some((mirror, mirror_url)) => {
+                if let Some(in_flight) = self.requests.get_mut(&request) {
+                    in_flight.mirror = Some(mirror);
+                }
+                mirror_url
+            }
+            None => url,
+        };
         let stream = self.stream.as_mut().expect("only called with a stream");
         *media_slot(&mut stream.slots, kind) = Slot::Fetching {
             request,

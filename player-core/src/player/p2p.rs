@@ -135,7 +135,10 @@ pub(super) struct PeerDownload {
 
 #[derive(Debug, Default)]
 pub(super) struct Traffic {
+    /// From the origin and mirrors.
     http_bytes: u64,
+    /// The mirrors' part of `http_bytes`.
+    mirror_bytes: u64,
     p2p_down_bytes: u64,
     p2p_up_bytes: u64,
     /// Counters at the last report, for the speeds.
@@ -249,6 +252,7 @@ impl Player {
         let stats = Stats {
             http_bytes: traffic.http_bytes,
             http_bps: speed(traffic.http_bytes, http_before),
+            mirror_bytes: traffic.mirror_bytes,
             p2p_down_bytes: traffic.p2p_down_bytes,
             p2p_down_bps: speed(traffic.p2p_down_bytes, down_before),
             p2p_up_bytes: traffic.p2p_up_bytes,
@@ -275,8 +279,11 @@ impl Player {
         )
     }
 
-    pub(super) fn count_http_bytes(&mut self, bytes: u64) {
+    pub(super) fn count_http_bytes(&mut self, bytes: u64, from_mirror: bool) {
         self.traffic.http_bytes += bytes;
+        if from_mirror {
+            self.traffic.mirror_bytes += bytes;
+        }
     }
 
     fn open_peer_count(&self) -> usize {
@@ -799,7 +806,8 @@ impl Player {
                     connection: download.connection,
                     peer_id: swarm.tracker.remote_peer_id(download.connection),
                 }),
-                verify: false,
+                // The peer's prefix is finished by the origin.
+                mirror: None,
             },
         );
         self.outputs.push_back(Output::Fetch(FetchOrder {
@@ -1179,7 +1187,7 @@ fn resume_range(segment: &Segment, received: u64, total: u64) -> Option<ByteRang
 }
 
 /// A number in [0, 1) fixed for this viewer and segment (splitmix64 of the pair).
-fn spread_fraction(seed: u64, index: usize) -> f64 {
+pub(super) fn spread_fraction(seed: u64, index: usize) -> f64 {
     let mut z = seed.wrapping_add((index as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);

@@ -3,9 +3,10 @@
 //! it is appended or shared with peers.
 //!
 //! - **The file** ([`crate::Config::integrity_url`]) is loaded after `Load`, once P2P is
-//!   wanted (nothing else needs it yet). Failures are retried with the usual policy but are
-//!   never fatal: playback goes on over HTTP, and a file that cannot be loaded or read is
-//!   reported as a non-fatal [`ErrorKind::IntegrityFile`] and counts as no file. The swarm is
+//!   wanted or mirrors are configured (nothing else needs it). Failures are retried with the
+//!   usual policy but are never fatal: playback goes on over HTTP, and a file that cannot be
+//!   loaded or read is reported as a non-fatal [`ErrorKind::IntegrityFile`] and counts as no
+//!   file (the mirrors are then dropped: their bytes could not be checked). The swarm is
 //!   joined only once the first load has ended, so that no peer bytes arrive before they can
 //!   be checked; with [`crate::config::P2pConfig::require_integrity`] and no usable file it is
 //!   never joined.
@@ -31,12 +32,17 @@
 //!   media element refuses (`AppendFailed`, not a quota error) bans its peer and comes again
 //!   from the origin instead of ending playback; bytes from the origin that fail to append
 //!   stay fatal.
-//! - **Mirrors** (PeerTube's redundancy servers) are not implemented yet. An HTTP request
-//!   whose [`super::InFlight::verify`] is set goes through the same check; requests to a
-//!   mirror will set it, as PeerTube checks HTTP segments too because mirrors may serve them.
+//! - **Mirrors** (PeerTube's redundancy servers, mirrors.rs): a segment a mirror served
+//!   ([`super::InFlight::mirror`]) goes through the same check, as PeerTube checks HTTP
+//!   segments too because mirrors may serve them. A mirror is asked only for segments the file
+//!   lists; a mismatch or a segment the file does not list is never taken: the bytes are
+//!   discarded, the mirror dropped and the segment fetched from the origin
+//!   ([`Integrity::http_only`]), with [`Event::IntegrityFailure`] (source
+//!   [`SegmentSource::Mirror`]) for a mismatch.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::hls::Segment;
 use crate::integrity::{Digest, IntegrityFile, Lookup};
 use crate::p2p::wire::SegmentId;
 use crate::schedule::{Failure, Slot};
@@ -44,7 +50,12 @@ use crate::swarm::ConnectionId;
 use crate::time::{Duration, Instant};
 
 use super::io::{BanKind, ErrorKind, Event, FetchOrder, FetchPurpose, IntegrityCheck, Output};
+use super::mirrors::MirrorId;
 use super::{Player, RequestId, RequestKind, SegmentSource};
+
+/// Why every mirror is dropped when the integrity file's first load fails.
+const MIRRORS_WITHOUT_FILE: &str =
+    "segments-sha256.json could not be loaded or read: its segments cannot be checked";
 
 /// How many times the integrity file is fetched again for a live segment it does not list.
 pub(super) const MAX_LIVE_REFETCHES: u32 = 3;
@@ -64,14 +75,14 @@ pub(super) enum BodySource {
     /// A peer's prefix, finished over HTTP.
     PeerThenHttp(PeerSource),
     /// An HTTP server that is not the origin (a mirror).
-    Mirror,
+    Mirror(MirrorId),
 }
 
 impl BodySource {
     fn peer(self) -> Option<PeerSource> {
         match self {
             BodySource::Peer(peer) | BodySource::PeerThenHttp(peer) => Some(peer),
-            BodySource::Mirror => None,
+            BodySource::Mirror(_) => None,
         }
     }
 
@@ -79,7 +90,7 @@ impl BodySource {
         match self {
             BodySource::Peer(_) => SegmentSource::Peer,
             BodySource::PeerThenHttp(_) => SegmentSource::PeerThenHttp,
-            BodySource::Mirror => SegmentSource::Http,
+            BodySource::Mirror(_) => SegmentSource::Mirror,
         }
     }
 }
@@ -123,7 +134,8 @@ pub(super) struct Integrity {
     refetch: Option<(RequestId, Instant)>,
     /// Bodies being checked.
     checks: BTreeMap<RequestId, Check>,
-    /// Segments (level, id) whose bytes from peers were refused: they come from the origin.
+    /// Segments (level, id) whose bytes from a peer or a mirror were refused (or whose
+    /// mirror failed): they come from the origin.
     pub(super) http_only: BTreeSet<(usize, SegmentId)>,
     /// Bodies from peers taken without a digest check: a media decode error blames the peer.
     unchecked: BTreeMap<RequestId, BodySource>,
@@ -148,6 +160,25 @@ impl Integrity {
             http_only: BTreeSet::new(),
             unchecked: BTreeMap::new(),
         }
+    }
+}
+
+impl Integrity {
+    /// A body `mirror` sent is being checked.
+    pub(super) fn checking_from(&self, mirror: MirrorId) -> bool {
+        self.checks
+            .values()
+            .any(|c| c.source == BodySource::Mirror(mirror))
+    }
+
+    /// The file is loaded and lists the digest of this segment (its bytes can be checked).
+    pub(super) fn lists(&self, segment: &Segment) -> bool {
+        self.file.as_ref().is_some_and(|file| {
+            matches!(
+                file.expected_digest(&segment.uri, segment.byte_range),
+                Lookup::Found(_)
+            )
+        })
     }
 }
 
@@ -227,9 +258,12 @@ impl Player {
                 self.integrity.settled = true;
                 match parsed {
                     Ok(file) => self.integrity.file = Some(file),
-                    Err(error) => self.integrity_error(format!(
-                        "cannot read {url}: {error}; segments from peers are not checked"
-                    )),
+                    Err(error) => {
+                        self.integrity_error(format!(
+                            "cannot read {url}: {error}; segments from peers are not checked"
+                        ));
+                        self.drop_all_mirrors(MIRRORS_WITHOUT_FILE);
+                    }
                 }
             }
             _ => {
@@ -267,6 +301,7 @@ impl Player {
                 "could not load {url} after {tries} attempt(s): {message}; segments from peers \
                  are not checked"
             ));
+            self.drop_all_mirrors(MIRRORS_WITHOUT_FILE);
         }
     }
 
@@ -329,8 +364,9 @@ impl Player {
         let live = self.live.is_some() && !stream.playlist.ended;
         let expected = match file.expected_digest(&segment.uri, segment.byte_range) {
             Lookup::Found(digest) => Expected::Digest(digest),
-            // On a live stream the file may trail the playlist.
-            Lookup::NotListed | Lookup::RangeNotListed if live => {
+            // On a live stream the file may trail the playlist (a mirror is asked only for
+            // segments it lists).
+            Lookup::NotListed | Lookup::RangeNotListed if live && source.peer().is_some() => {
                 Expected::AwaitingFile { refetches: 0 }
             }
             Lookup::NotListed | Lookup::RangeNotListed => {
@@ -398,6 +434,9 @@ impl Player {
         }
         match actual {
             Some(actual) if actual == expected => {
+                if let BodySource::Mirror(mirror) = check.source {
+                    self.mirror_proven(mirror);
+                }
                 let source = check.source.segment_source();
                 self.accept_segment(request, check.level, check.index, check.bytes, source);
             }
@@ -508,8 +547,10 @@ impl Player {
         }
     }
 
-    /// Bytes that cannot be checked: from the origin when checks are required, taken as they
-    /// are otherwise (a decode error still blames their peer).
+    /// Bytes that cannot be checked: a mirror's are refused (a mirror is asked only for
+    /// segments the file lists, and its bytes are never taken unchecked); a peer's come from
+    /// the origin when checks are required, and are taken as they are otherwise (a decode
+    /// error still blames their peer).
     fn unverifiable(
         &mut self,
         request: RequestId,
@@ -518,6 +559,13 @@ impl Player {
         bytes: u64,
         source: BodySource,
     ) {
+        if let BodySource::Mirror(mirror) = source {
+            self.discard_body(request);
+            self.fetch_from_origin_only(level, index);
+            let id = self.stream.as_ref().map_or(0, |s| s.segment_id(index));
+            let reason = format!("segment {id} is not listed in segments-sha256.json");
+            return self.drop_mirror(mirror, &reason);
+        }
         if self.config.p2p.require_integrity {
             self.discard_body(request);
             return self.fetch_from_origin_only(level, index);
@@ -548,15 +596,15 @@ impl Player {
         });
     }
 
-    /// Bad bytes: discarded, their peer dropped and banned, the segment fetched from the
-    /// origin.
+    /// Bad bytes: discarded, their peer dropped and banned (their mirror dropped), the
+    /// segment fetched from the origin.
     fn refuse_segment(&mut self, request: RequestId, check: &Check, how: IntegrityCheck) {
         self.discard_body(request);
         self.blame(check.level, check.index, check.source, how);
     }
 
     /// The segment's bytes from `source` were bad: it comes from the origin from now on, the
-    /// UI hears of it, and their peer is dropped and banned.
+    /// UI hears of it, and their peer is dropped and banned, or their mirror dropped.
     fn blame(&mut self, level: usize, index: usize, source: BodySource, how: IntegrityCheck) {
         self.fetch_from_origin_only(level, index);
         let peer = source.peer();
@@ -567,9 +615,6 @@ impl Player {
             connection: peer.map(|p| p.connection),
             check: how,
         });
-        let Some(peer) = peer else {
-            return;
-        };
         let id = self.stream.as_ref().map_or(0, |s| s.segment_id(index));
         let (kind, reason) = match how {
             IntegrityCheck::Sha256 => (
@@ -580,6 +625,12 @@ impl Player {
                 BanKind::Undecodable,
                 format!("integrity: segment {id} could not be decoded"),
             ),
+        };
+        if let BodySource::Mirror(mirror) = source {
+            return self.drop_mirror(mirror, &reason);
+        }
+        let Some(peer) = peer else {
+            return;
         };
         if let Some(peer_id) = peer.peer_id {
             self.bans.ban(peer_id, kind, &reason);
@@ -595,15 +646,22 @@ impl Player {
         self.outputs.push_back(Output::ReleaseBody { request });
     }
 
-    /// The segment goes back to the scheduler, for the origin only.
-    fn fetch_from_origin_only(&mut self, level: usize, index: usize) {
+    /// The segment goes back to the scheduler, for the origin only. A request under way
+    /// (to a mirror that failed) keeps its count of failures: they were the origin's.
+    pub(super) fn fetch_from_origin_only(&mut self, level: usize, index: usize) {
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
         if stream.level != level || index >= stream.slots.segments.len() {
             return;
         }
-        stream.slots.segments[index] = Slot::NEW;
+        let slot = &mut stream.slots.segments[index];
+        *slot = match *slot {
+            Slot::Fetching {
+                failed_attempts, ..
+            } => Slot::Idle { failed_attempts },
+            _ => Slot::NEW,
+        };
         let id = stream.segment_id(index);
         self.integrity.http_only.insert((level, id));
     }

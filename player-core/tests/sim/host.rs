@@ -247,7 +247,13 @@ impl Host {
         // bytes a peer delivered when the request resumes them.
         if let Some(served) = outcome.body {
             if let Some((level, offset)) = served.file {
-                let response = Body::file(level, offset, served.bytes);
+                let mut response = Body::file(level, offset, served.bytes);
+                if served.corrupt {
+                    let mut bytes = sh.origin.content.materialize(&response);
+                    let middle = bytes.len() / 2;
+                    bytes[middle] ^= 0xff;
+                    response = Body::wire(bytes);
+                }
                 let (body, resource) = match self.store.remove(&request) {
                     Some(prefix) if resumes => {
                         let body = prefix.body.then(response);
@@ -594,7 +600,7 @@ impl Host {
     fn start_fetch(&mut self, sh: &mut Shared<'_>, now: Instant, order: FetchOrder) {
         let content = &sh.origin.content;
         // A resumed segment's rest is no segment of its own (`OtherBytes`): never a duplicate.
-        let resource = content.resolve(&order.url, order.range);
+        let resource = sh.origin.resolve(&order.url, order.range);
         // Another init segment of the level (after a discontinuity) is no duplicate, even with
         // the same bytes.
         let another_init = matches!(resource, Resource::Init { level }

@@ -4,7 +4,9 @@
 //! bandwidth, progress in chunks and scripted faults.
 //!
 //! One origin serves every viewer of a simulation: transfers are keyed by viewer and request,
-//! and the bytes it sends are counted (what a CDN would bill).
+//! and the bytes it sends are counted (what a CDN would bill). Mirrors ([`Origin::add_mirror`])
+//! serve the same tree under other base URLs, each with a [`MirrorBehaviour`], through the
+//! same pipe; their bytes are counted apart.
 //!
 //! Bandwidth model: `bandwidth_bytes_per_s` is one pipe shared equally among the transfers
 //! (of every viewer) whose body is flowing. The share is taken when each chunk starts, so a transfer speeds up
@@ -533,6 +535,25 @@ pub enum Fault {
     IgnoreRange,
 }
 
+/// How a mirror answers every request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MirrorBehaviour {
+    /// As the origin does.
+    Ok,
+    /// With this status and no body.
+    Status(u16),
+    /// The right status and length, with a byte of the body flipped (after the header the
+    /// media element reads, so that appending it would be caught as wrong bytes).
+    Corrupt,
+}
+
+#[derive(Debug, Clone)]
+struct MirrorRule {
+    /// Ends with `/`; stands for [`BASE_URL`].
+    base: String,
+    behaviour: MirrorBehaviour,
+}
+
 #[derive(Debug, Clone)]
 struct FaultRule {
     url: String,
@@ -586,6 +607,9 @@ struct Transfer {
     flowing: bool,
     /// The first byte the answer's `Content-Range` names (206 answers).
     content_range_start: Option<u64>,
+    /// Served by a mirror: its bytes are counted apart.
+    mirror: bool,
+    corrupt: bool,
 }
 
 /// A whole body as it arrived: what it is, its length, and for media the level file and
@@ -595,6 +619,8 @@ pub struct Served {
     pub resource: Resource,
     pub bytes: u64,
     pub file: Option<(usize, u64)>,
+    /// A corrupting mirror flipped a byte of it ([`MirrorBehaviour::Corrupt`]).
+    pub corrupt: bool,
 }
 
 /// What a transfer step tells the client; `body` is set when the whole body has arrived.
@@ -611,8 +637,11 @@ pub struct Origin {
     text_overrides: BTreeMap<String, String>,
     faults: Vec<FaultRule>,
     transfers: BTreeMap<(ViewerId, RequestId), Transfer>,
-    /// Body bytes sent to every viewer so far, cancelled transfers included.
+    mirrors: Vec<MirrorRule>,
+    /// Body bytes the origin sent to every viewer so far, cancelled transfers included.
     pub served_bytes: u64,
+    /// The same for the mirrors.
+    pub mirror_served_bytes: u64,
 }
 
 impl Origin {
@@ -623,8 +652,34 @@ impl Origin {
             text_overrides: BTreeMap::new(),
             faults: Vec::new(),
             transfers: BTreeMap::new(),
+            mirrors: Vec::new(),
             served_bytes: 0,
+            mirror_served_bytes: 0,
         }
+    }
+
+    /// Serves the origin's tree under `base` (ending with `/`) too, as `behaviour` says.
+    pub fn add_mirror(&mut self, base: &str, behaviour: MirrorBehaviour) {
+        assert!(base.ends_with('/'), "a mirror base ends with /: {base}");
+        self.mirrors.push(MirrorRule {
+            base: base.to_owned(),
+            behaviour,
+        });
+    }
+
+    /// The origin's URL for `url` and, when a mirror's URL, how that mirror behaves.
+    fn through_mirror(&self, url: &str) -> (String, Option<MirrorBehaviour>) {
+        for mirror in &self.mirrors {
+            if let Some(rest) = url.strip_prefix(&mirror.base) {
+                return (format!("{BASE_URL}{rest}"), Some(mirror.behaviour));
+            }
+        }
+        (url.to_owned(), None)
+    }
+
+    /// What a (URL, range) names, on the origin or a mirror.
+    pub fn resolve(&self, url: &str, range: Option<ByteRange>) -> Resource {
+        self.content.resolve(&self.through_mirror(url).0, range)
     }
 
     /// Serves `text` at `url` instead of the generated playlist.
@@ -672,8 +727,13 @@ impl Origin {
         order: &FetchOrder,
         queue: &mut EventQueue<SimEvent>,
     ) {
+        let (url, mirror) = self.through_mirror(&order.url);
+        // Faults are keyed by the URL asked for: the origin's and a mirror's differ.
         let mut fault = self.take_fault(&order.url, order.range);
-        let resource = self.content.resolve(&order.url, order.range);
+        if let Some(MirrorBehaviour::Status(status)) = mirror {
+            fault = Some(Fault::Status(status));
+        }
+        let resource = self.content.resolve(&url, order.range);
         if let Resource::Segment { level, index } = resource {
             if index >= self.content.published(level, super::clock::secs(now)) {
                 // Not encoded yet: a live origin has no such segment.
@@ -691,6 +751,8 @@ impl Origin {
             want_text: order.want_text,
             flowing: false,
             content_range_start: None,
+            mirror: mirror.is_some(),
+            corrupt: mirror == Some(MirrorBehaviour::Corrupt),
         };
         let headers_at = now + self.config.latency;
         let mut step = HttpStep::Headers;
@@ -734,7 +796,7 @@ impl Origin {
                 let range = order.range.filter(|_| fault != Some(Fault::IgnoreRange));
                 let (_, offset, length) = self
                     .content
-                    .file_span(&order.url, range)
+                    .file_span(&url, range)
                     .expect("resolved to media above");
                 transfer.file = Some((level, offset));
                 transfer.total = length;
@@ -834,7 +896,11 @@ impl Origin {
                 let remaining = transfer.total - transfer.loaded;
                 let sent = chunk_bytes.min(remaining);
                 transfer.loaded += sent;
-                self.served_bytes += sent;
+                if transfer.mirror {
+                    self.mirror_served_bytes += sent;
+                } else {
+                    self.served_bytes += sent;
+                }
                 let loaded_bytes = transfer.loaded;
                 if loaded_bytes >= transfer.total {
                     let transfer = self.transfers.remove(&key).expect("looked up above");
@@ -849,6 +915,7 @@ impl Origin {
                             resource: transfer.body,
                             bytes: transfer.total,
                             file: transfer.file,
+                            corrupt: transfer.corrupt,
                         }),
                     });
                 }

@@ -79,6 +79,8 @@ pub struct ViewerFigures {
     pub peer_bytes: u64,
     /// Segments a peer started and HTTP finished (counted whole, not as peer bytes).
     pub peer_then_http_bytes: u64,
+    /// Segments a mirror of the origin served (not in `http_bytes`).
+    pub mirror_bytes: u64,
     pub segments: usize,
     pub stalls: usize,
     pub stalled_s: f64,
@@ -89,7 +91,8 @@ pub struct ViewerFigures {
 impl ViewerFigures {
     /// Share of the segment bytes that came from peers alone.
     pub fn p2p_share(&self) -> f64 {
-        let total = self.http_bytes + self.peer_bytes + self.peer_then_http_bytes;
+        let total =
+            self.http_bytes + self.peer_bytes + self.peer_then_http_bytes + self.mirror_bytes;
         if total == 0 {
             return 0.0;
         }
@@ -158,6 +161,7 @@ impl Sim {
                     SegmentSource::Http => figures.http_bytes += bytes,
                     SegmentSource::Peer => figures.peer_bytes += bytes,
                     SegmentSource::PeerThenHttp => figures.peer_then_http_bytes += bytes,
+                    SegmentSource::Mirror => figures.mirror_bytes += bytes,
                 }
             }
         }
