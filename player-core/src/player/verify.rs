@@ -29,8 +29,8 @@
 //!   file).
 //! - **Without a file** (ordinary HLS streams) peer segments are taken unchecked, but one the
 //!   media element refuses (`AppendFailed`, not a quota error) bans its peer and comes again
-//!   from the origin instead of ending playback; bytes from the origin that fail to append
-//!   stay fatal.
+//!   from the origin instead of ending playback, in a re-created media element (recover.rs:
+//!   the refusal killed the old one).
 //! - **Mirrors** (PeerTube's redundancy servers) are not implemented yet. An HTTP request
 //!   whose [`super::InFlight::verify`] is set goes through the same check; requests to a
 //!   mirror will set it, as PeerTube checks HTTP segments too because mirrors may serve them.
@@ -584,7 +584,7 @@ impl Player {
     }
 
     /// Frees a body that will not be appended.
-    fn discard_body(&mut self, request: RequestId) {
+    pub(super) fn discard_body(&mut self, request: RequestId) {
         self.body_bytes.remove(&request);
         self.kept_appends.remove(&request);
         self.integrity.unchecked.remove(&request);

@@ -531,6 +531,9 @@ pub enum Fault {
     WrongContentRange,
     /// Ignore the Range header: answer 200 with the whole file.
     IgnoreRange,
+    /// Answer in full, with the body's first byte damaged on the way: the media element
+    /// cannot parse it.
+    CorruptHeader,
 }
 
 #[derive(Debug, Clone)]
@@ -586,6 +589,8 @@ struct Transfer {
     flowing: bool,
     /// The first byte the answer's `Content-Range` names (206 answers).
     content_range_start: Option<u64>,
+    /// The body arrives damaged ([`Fault::CorruptHeader`]).
+    corrupt: bool,
 }
 
 /// A whole body as it arrived: what it is, its length, and for media the level file and
@@ -595,6 +600,8 @@ pub struct Served {
     pub resource: Resource,
     pub bytes: u64,
     pub file: Option<(usize, u64)>,
+    /// Damaged on the way: the first byte is not the file's.
+    pub corrupt: bool,
 }
 
 /// What a transfer step tells the client; `body` is set when the whole body has arrived.
@@ -691,6 +698,7 @@ impl Origin {
             want_text: order.want_text,
             flowing: false,
             content_range_start: None,
+            corrupt: fault == Some(Fault::CorruptHeader),
         };
         let headers_at = now + self.config.latency;
         let mut step = HttpStep::Headers;
@@ -849,6 +857,7 @@ impl Origin {
                             resource: transfer.body,
                             bytes: transfer.total,
                             file: transfer.file,
+                            corrupt: transfer.corrupt,
                         }),
                     });
                 }

@@ -127,6 +127,7 @@ impl Sim {
                 v.seed,
                 v.media,
                 v.host_order,
+                open_after,
                 now,
             ));
         }
