@@ -58,7 +58,7 @@ const levelName = (index) => {
   return level?.height ? `${level.height}p` : `#${index}`;
 };
 
-for (const type of ['levels', 'levelswitching', 'levelselected', 'levelswitched', 'segmentloaded', 'stats', 'peerconnected', 'peerdropped', 'integrityfailure', 'error', 'ended']) {
+for (const type of ['levels', 'levelswitching', 'levelselected', 'levelswitched', 'segmentloaded', 'stats', 'peerconnected', 'peerdropped', 'integrityfailure', 'mediarecovered', 'error', 'ended']) {
   player.on(type, (detail) => {
     events.push({ type, detail });
     if (type === 'levels') {
