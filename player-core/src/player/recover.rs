@@ -93,9 +93,9 @@ impl Player {
 
     /// The media element reported an error of its own.
     pub(super) fn on_media_error(&mut self, message: &str) {
-        if self.stopped || !self.media_source_open {
-            // Before the first MediaSource opened there is nothing to recover; during a
-            // recovery the error is the old element's.
+        let recovering = self.recovery.count > 0 && !self.media_source_open;
+        if self.stopped || recovering {
+            // While a new MediaSource is being attached the error is the old element's.
             return;
         }
         self.recover_unless_too_often(RecoveryReason::DecodeError, message);
