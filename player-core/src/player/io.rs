@@ -534,3 +534,40 @@ pub enum ErrorKind {
     /// playback goes on, with P2P as if there were no file.
     IntegrityFile,
 }
+
+/// The JSON forms the JS shim reads and writes (through serde-wasm-bindgen) for the media
+/// element's recovery: a misspelt name would only show as an unknown order in the browser.
+#[cfg(all(test, feature = "serde"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_messages_have_the_names_the_shim_uses() {
+        let input: Input =
+            serde_json::from_str(r#"{"type":"mediaError","message":"media element error 3"}"#)
+                .unwrap();
+        assert_eq!(
+            input,
+            Input::MediaError {
+                message: "media element error 3".into()
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(Output::RecreateMedia).unwrap(),
+            serde_json::json!({"type": "recreateMedia"})
+        );
+        let event = Output::Event(Event::MediaRecovered {
+            reason: RecoveryReason::AppendError,
+            message: "refused".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(event).unwrap(),
+            serde_json::json!({
+                "type": "event",
+                "event": "mediaRecovered",
+                "reason": "append-error",
+                "message": "refused"
+            })
+        );
+    }
+}
