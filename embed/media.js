@@ -84,11 +84,8 @@ export class MediaController extends EventTarget {
     video.addEventListener('seeking', () => {
       if (this.options.stop !== null && video.currentTime < this.options.stop) this.stopHandled = false;
     });
-    video.addEventListener('error', () => {
-      // Only errors of the media element itself; with no source there is nothing to report.
-      if (!this.player || !video.error) return;
-      this.fail('media', video.error.message || `the browser could not play this video (code ${video.error.code})`);
-    });
+    // The media element's own errors are the Player's: it re-creates the media (a
+    // `mediarecovered` event) or reports a fatal `media-append` error, handled below.
   }
 
   /** `stop=`: pause there (PeerTube's behaviour), or go back to `start` when looping. */

@@ -177,7 +177,10 @@ ROUTES:
     /embed/              --embed-dir: the iframe player (?src=PLAYLIST&...; embed/README.md)
     /videos/embed/ID     PeerTube-style embed URL: redirects to /embed/?src=/media/ID/master.m3u8
                          (plus integrity= when /media/ID/segments-sha256.json exists)
-    /__control/faults    POST {\"path\",\"range_start\"?,\"status\",\"count\"?}  (--test-control)
+    /__control/faults    POST {\"path\",\"range_start\"?,\"count\"?} plus one of \"status\" (answer
+                         it, empty body), \"drop_after_bytes\" (close the connection after N
+                         body bytes) or \"corrupt_bytes\" (zero the body's first N bytes)
+                                                                         (--test-control)
     /__control/requests  GET: JSON log of requests served                (--test-control)
     /__control/throttle  POST {\"bytes_per_second\":N|null,\"path_prefix\"?}  (--test-control):
                          send every file response whose path starts with path_prefix

@@ -25,7 +25,16 @@ use serde::{Deserialize, Serialize};
 /// memory without bound; far more than one browser test makes.
 const MAX_LOGGED_REQUESTS: usize = 100_000;
 
-/// A registered fault, as posted to `/__control/faults`.
+/// A registered fault, as posted to `/__control/faults`. It does exactly one of three things
+/// (exactly one of `status`, `drop_after_bytes`, `corrupt_bytes` is given):
+///
+/// - `status`: answer that status with an empty body instead of the file;
+/// - `drop_after_bytes`: send the real response head (its `Content-Length` is the full answer's)
+///   and close the connection after that many body bytes, as an origin whose connection breaks
+///   mid-body (a body no longer than that goes out whole);
+/// - `corrupt_bytes`: send the real response with its first that many body bytes overwritten
+///   with zeros. An MP4 segment then starts with a box of size 0 ("runs to the end of the
+///   file"), which Media Source Extensions refuse, so the append fails.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fault {
@@ -34,9 +43,13 @@ pub struct Fault {
     /// Match only requests whose Range header starts at this byte; `None` matches any request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range_start: Option<u64>,
-    /// Status to answer with (empty body) instead of the file.
-    pub status: u16,
-    /// How many matching requests to fail; the fault is dropped after that.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drop_after_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrupt_bytes: Option<u64>,
+    /// How many matching requests to spoil; the fault is dropped after that.
     #[serde(default = "one")]
     pub count: u32,
 }
@@ -45,9 +58,31 @@ fn one() -> u32 {
     1
 }
 
+/// What a fault does to one request it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FaultAction {
+    Status(StatusCode),
+    DropAfter(u64),
+    Corrupt(u64),
+}
+
 impl Fault {
     fn matches(&self, path: &str, range_start: Option<u64>) -> bool {
         self.path == path && (self.range_start.is_none() || self.range_start == range_start)
+    }
+
+    /// The one action the fault names, or why it does not name exactly one valid action.
+    fn action(&self) -> Result<FaultAction, String> {
+        match (self.status, self.drop_after_bytes, self.corrupt_bytes) {
+            (Some(status), None, None) => match StatusCode::from_u16(status) {
+                Ok(code) if (200..=599).contains(&status) => Ok(FaultAction::Status(code)),
+                _ => Err(format!("status {status} is not in 200..=599")),
+            },
+            (None, Some(bytes), None) => Ok(FaultAction::DropAfter(bytes)),
+            (None, None, Some(0)) => Err("corrupt_bytes must be at least 1".into()),
+            (None, None, Some(bytes)) => Ok(FaultAction::Corrupt(bytes)),
+            _ => Err("give exactly one of status, drop_after_bytes, corrupt_bytes".into()),
+        }
     }
 }
 
@@ -58,6 +93,10 @@ pub struct LoggedRequest {
     /// The raw Range header, e.g. `bytes=0-99`, or null.
     pub range: Option<String>,
     pub status: u16,
+    /// The fault that spoiled the answer (`status`, `drop_after_bytes`, `corrupt_bytes`), if
+    /// one did: a dropped or corrupted body has the file's own status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
 }
 
 /// The body of `POST /__control/throttle`. `bytes_per_second: null` (or absent) removes the
@@ -123,19 +162,20 @@ impl ControlState {
     }
 
     /// Consumes one use of the first fault matching this request, if any.
-    fn take_fault(&self, path: &str, range_start: Option<u64>) -> Option<StatusCode> {
+    fn take_fault(&self, path: &str, range_start: Option<u64>) -> Option<FaultAction> {
         let mut inner = self.lock();
         let index = inner
             .faults
             .iter()
             .position(|f| f.matches(path, range_start))?;
         let fault = &mut inner.faults[index];
-        let status = StatusCode::from_u16(fault.status).ok();
+        // Every stored fault passed `add_fault`'s validation.
+        let action = fault.action().ok();
         fault.count = fault.count.saturating_sub(1);
         if fault.count == 0 {
             inner.faults.remove(index);
         }
-        status
+        action
     }
 
     fn record(&self, entry: LoggedRequest) {
@@ -155,9 +195,7 @@ impl ControlState {
     }
 
     pub fn add_fault(&self, fault: Fault) -> Result<(), String> {
-        if !(200..=599).contains(&fault.status) {
-            return Err(format!("status {} is not in 200..=599", fault.status));
-        }
+        fault.action()?;
         if fault.count == 0 {
             return Err("count must be at least 1".into());
         }
@@ -283,6 +321,49 @@ pub fn paced_body(state: Arc<ControlState>, path: String, body: Body) -> Body {
     Body::from_stream(futures_util::stream::unfold(pacer, Pacer::next_piece))
 }
 
+/// How long a body cut by `drop_after_bytes` waits after its last byte before the connection
+/// is closed, so that the bytes before the cut leave the server's write buffer first.
+const DROP_FLUSH_DELAY: Duration = Duration::from_millis(20);
+
+/// A file body as a `drop_after_bytes` or `corrupt_bytes` fault spoils it (see [`Fault`]).
+/// The cut is a body error: hyper then closes the connection, and the client sees fewer bytes
+/// than the `Content-Length` it was promised.
+fn spoiled_body(body: Body, action: FaultAction) -> Body {
+    /// The inner stream (none once the cut was made), the body bytes passed so far, and
+    /// whether the cut is due.
+    type State = (Option<BodyDataStream>, u64, bool);
+    let next = move |(body, passed, cut_due): State| async move {
+        let mut body = body?;
+        if cut_due {
+            tokio::time::sleep(DROP_FLUSH_DELAY).await;
+            let error = std::io::Error::other("connection dropped by a drop_after_bytes fault");
+            return Some((Err(axum::Error::new(error)), (None, passed, false)));
+        }
+        let mut frame = match body.next().await? {
+            Ok(frame) => frame,
+            Err(e) => return Some((Err(e), (None, passed, false))),
+        };
+        let end = passed + frame.len() as u64;
+        match action {
+            FaultAction::DropAfter(limit) if end > limit => {
+                let keep = usize::try_from(limit.saturating_sub(passed)).unwrap_or(usize::MAX);
+                frame.truncate(keep);
+                Some((Ok(frame), (Some(body), limit, true)))
+            }
+            FaultAction::Corrupt(limit) if passed < limit => {
+                let mut bytes = frame.to_vec();
+                let zeroed =
+                    usize::try_from(limit - passed).map_or(bytes.len(), |n| n.min(bytes.len()));
+                bytes[..zeroed].fill(0);
+                Some((Ok(Bytes::from(bytes)), (Some(body), end, false)))
+            }
+            _ => Some((Ok(frame), (Some(body), end, false))),
+        }
+    };
+    let start: State = (Some(body.into_data_stream()), 0, false);
+    Body::from_stream(futures_util::stream::unfold(start, next))
+}
+
 /// First byte of the first range in a `Range: bytes=a-b` header; `None` for suffix ranges
 /// (`bytes=-n`), other units or garbage.
 pub fn range_start(range: &str) -> Option<u64> {
@@ -297,8 +378,9 @@ pub fn range_start(range: &str) -> Option<u64> {
 }
 
 /// Middleware around every file route: applies faults and the throttle, records the request
-/// log, and logs to stderr when verbose. Faults answer before the file service runs, so a
-/// faulted request costs no disk read, like a real origin failing early. With test control on,
+/// log, and logs to stderr when verbose. Status faults answer before the file service runs, so
+/// such a request costs no disk read, like a real origin failing early; the other faults spoil
+/// the real response's body ([`spoiled_body`]). With test control on,
 /// every file body goes through [`paced_body`], so a throttle set while a response is already
 /// streaming slows its remaining bytes too (`Content-Length` and `Content-Range` are untouched:
 /// only the timing changes).
@@ -321,21 +403,29 @@ pub async fn observe(State(state): State<Arc<ControlState>>, req: Request, next:
         None
     };
     let response = match fault {
-        Some(status) => (status, Body::empty()).into_response(),
-        None if state.enabled => {
+        Some(FaultAction::Status(status)) => (status, Body::empty()).into_response(),
+        _ if state.enabled => {
             let response = next.run(req).await;
-            let (parts, body) = response.into_parts();
+            let (parts, mut body) = response.into_parts();
+            if let Some(action) = fault {
+                body = spoiled_body(body, action);
+            }
             Response::from_parts(parts, paced_body(state.clone(), path.clone(), body))
         }
-        None => next.run(req).await,
+        _ => next.run(req).await,
     };
 
     let status = response.status().as_u16();
+    let fault = fault.map(|action| match action {
+        FaultAction::Status(_) => "status",
+        FaultAction::DropAfter(_) => "drop_after_bytes",
+        FaultAction::Corrupt(_) => "corrupt_bytes",
+    });
     if state.verbose {
         eprintln!(
             "{method} {path} range={} -> {status}{} ({} ms)",
             range.as_deref().unwrap_or("-"),
-            if fault.is_some() { " [fault]" } else { "" },
+            fault.map(|f| format!(" [fault: {f}]")).unwrap_or_default(),
             started.elapsed().as_millis()
         );
     }
@@ -344,6 +434,7 @@ pub async fn observe(State(state): State<Arc<ControlState>>, req: Request, next:
             path,
             range,
             status,
+            fault: fault.map(str::to_string),
         });
     }
     response
@@ -538,21 +629,18 @@ mod tests {
             .add_fault(Fault {
                 path: "/a".into(),
                 range_start: Some(10),
-                status: 500,
+                status: Some(500),
+                drop_after_bytes: None,
+                corrupt_bytes: None,
                 count: 2,
             })
             .unwrap();
         assert_eq!(state.take_fault("/a", Some(0)), None);
         assert_eq!(state.take_fault("/a", None), None);
         assert_eq!(state.take_fault("/b", Some(10)), None);
-        assert_eq!(
-            state.take_fault("/a", Some(10)),
-            Some(StatusCode::INTERNAL_SERVER_ERROR)
-        );
-        assert_eq!(
-            state.take_fault("/a", Some(10)),
-            Some(StatusCode::INTERNAL_SERVER_ERROR)
-        );
+        let error = FaultAction::Status(StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(state.take_fault("/a", Some(10)), Some(error));
+        assert_eq!(state.take_fault("/a", Some(10)), Some(error));
         assert_eq!(state.take_fault("/a", Some(10)), None);
         assert!(state.faults().is_empty());
     }
@@ -568,6 +656,10 @@ mod tests {
             r#"{"path":"/x","status":99}"#,
             r#"{"path":"/x","status":500,"count":0}"#,
             r#"{"path":"x","status":500}"#,
+            r#"{"path":"/x"}"#,
+            r#"{"path":"/x","status":500,"drop_after_bytes":10}"#,
+            r#"{"path":"/x","drop_after_bytes":10,"corrupt_bytes":8}"#,
+            r#"{"path":"/x","corrupt_bytes":0}"#,
         ] {
             assert!(
                 state.add_fault(serde_json::from_str(bad).unwrap()).is_err(),
@@ -575,6 +667,58 @@ mod tests {
             );
         }
         assert!(serde_json::from_str::<Fault>(r#"{"path":"/x","status":500,"oops":1}"#).is_err());
+        for good in [
+            r#"{"path":"/x","drop_after_bytes":0}"#,
+            r#"{"path":"/x","corrupt_bytes":8,"count":3}"#,
+        ] {
+            assert!(state.add_fault(serde_json::from_str(good).unwrap()).is_ok());
+        }
+    }
+
+    /// `frames` as a body, read back through `spoiled_body`: the bytes that came, and
+    /// whether the body ended with an error.
+    async fn read_spoiled(frames: Vec<Vec<u8>>, action: FaultAction) -> (Vec<u8>, bool) {
+        let stream = futures_util::stream::iter(
+            frames
+                .into_iter()
+                .map(|f| Ok::<_, std::convert::Infallible>(Bytes::from(f))),
+        );
+        let mut body = spoiled_body(Body::from_stream(stream), action).into_data_stream();
+        let mut out = Vec::new();
+        while let Some(frame) = body.next().await {
+            match frame {
+                Ok(frame) => out.extend_from_slice(&frame),
+                Err(_) => {
+                    assert!(body.next().await.is_none(), "nothing follows the cut");
+                    return (out, true);
+                }
+            }
+        }
+        (out, false)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn spoiled_bodies_are_cut_or_zeroed_exactly_where_asked() {
+        let all = data(1000);
+        let frames = || all.chunks(300).map(<[u8]>::to_vec).collect::<Vec<_>>();
+        for cut in [0, 1, 299, 300, 301, 999] {
+            let (got, failed) = read_spoiled(frames(), FaultAction::DropAfter(cut)).await;
+            assert_eq!(got, &all[..cut as usize], "cut at {cut}");
+            assert!(failed, "cut at {cut}");
+        }
+        // A body no longer than the cut goes out whole.
+        assert_eq!(
+            read_spoiled(frames(), FaultAction::DropAfter(1000)).await,
+            (all.clone(), false)
+        );
+        for zeroed in [1, 300, 450, 5000] {
+            let (got, failed) = read_spoiled(frames(), FaultAction::Corrupt(zeroed)).await;
+            let zeroed = (zeroed as usize).min(all.len());
+            assert!(!failed);
+            assert_eq!(got.len(), all.len());
+            assert!(got[..zeroed].iter().all(|&b| b == 0), "zeroed {zeroed}");
+            assert_eq!(got[zeroed..], all[zeroed..], "zeroed {zeroed}");
+        }
     }
 
     fn throttled_state(bytes_per_second: u64, path_prefix: Option<&str>) -> Arc<ControlState> {

@@ -65,7 +65,7 @@ const levelName = (index) => {
   return level?.height ? `${level.height}p` : `#${index}`;
 };
 
-for (const type of ['levels', 'levelswitching', 'levelselected', 'levelswitched', 'segmentloaded', 'stats', 'peerconnected', 'peerdropped', 'integrityfailure', 'mirrordropped', 'error', 'ended']) {
+for (const type of ['levels', 'levelswitching', 'levelselected', 'levelswitched', 'segmentloaded', 'stats', 'peerconnected', 'peerdropped', 'integrityfailure', 'mirrordropped', 'mediarecovered', 'error', 'ended']) {
   player.on(type, (detail) => {
     events.push({ type, detail });
     if (type === 'levels') {

@@ -573,6 +573,9 @@ fn bad_fault_requests_are_400() {
         r#"{"path":"/x","status":42}"#,
         r#"{"path":"/x","status":500,"count":0}"#,
         r#"{"path":"/x","status":500,"typo":1}"#,
+        r#"{"path":"/x"}"#,
+        r#"{"path":"/x","status":500,"corrupt_bytes":4}"#,
+        r#"{"path":"/x","drop_after_bytes":-1}"#,
     ] {
         assert_eq!(s.post("/__control/faults", body).status, 400, "{body}");
     }
@@ -584,6 +587,61 @@ fn bad_fault_requests_are_400() {
         Some(r#"{"path":"/x","status":500}"#),
     );
     assert_eq!(r.status, 200);
+}
+
+#[test]
+fn drop_after_bytes_sends_the_real_head_then_cuts_the_body_count_times() {
+    let s = start(true);
+    let r = s.post(
+        "/__control/faults",
+        &format!(r#"{{"path":"{MEDIA}","range_start":100,"drop_after_bytes":250,"count":2}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    // Other ranges are untouched.
+    assert_eq!(
+        s.get_range(MEDIA, "bytes=0-599").body,
+        &media_bytes()[..600]
+    );
+    for _ in 0..2 {
+        let r = s.get_range(MEDIA, "bytes=100-899");
+        // The head promises the whole range; the connection closes after 250 of its bytes.
+        assert_eq!(r.status, 206);
+        assert_eq!(r.header("content-length"), Some("800"));
+        assert_eq!(r.header("content-range"), Some("bytes 100-899/1000"));
+        assert_eq!(r.body, &media_bytes()[100..350]);
+    }
+    // Used up: the third request gets everything.
+    let r = s.get_range(MEDIA, "bytes=100-899");
+    assert_eq!(r.body, &media_bytes()[100..900]);
+    let log = s.get("/__control/requests").json();
+    let faults: Vec<_> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry.get("fault").cloned())
+        .collect();
+    let dropped = Some(serde_json::json!("drop_after_bytes"));
+    assert_eq!(faults, [None, dropped.clone(), dropped, None]);
+}
+
+#[test]
+fn corrupt_bytes_zeroes_the_start_of_a_full_length_body() {
+    let s = start(true);
+    let r = s.post(
+        "/__control/faults",
+        &format!(r#"{{"path":"{MEDIA}","corrupt_bytes":16}}"#),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = s.get_range(MEDIA, "bytes=500-999");
+    assert_eq!(r.status, 206);
+    assert_eq!(r.header("content-length"), Some("500"));
+    let mut expected = media_bytes()[500..].to_vec();
+    expected[..16].fill(0);
+    assert_eq!(r.body, expected);
+    assert_eq!(
+        s.get_range(MEDIA, "bytes=500-999").body,
+        &media_bytes()[500..]
+    );
 }
 
 #[test]
@@ -614,7 +672,7 @@ fn request_log_records_in_order_and_reset_clears_it() {
             {"path": MEDIA, "range": null, "status": 200},
             {"path": MEDIA, "range": "bytes=0-9", "status": 206},
             {"path": "/missing.txt", "range": null, "status": 404},
-            {"path": "/pkg/shoal.js", "range": null, "status": 500},
+            {"path": "/pkg/shoal.js", "range": null, "status": 500, "fault": "status"},
         ])
     );
 

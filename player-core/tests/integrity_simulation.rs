@@ -6,7 +6,7 @@
 
 mod sim;
 
-use player_core::player::{FetchPurpose, IntegrityCheck, SegmentSource};
+use player_core::player::{FetchPurpose, IntegrityCheck, RecoveryReason, SegmentSource};
 use player_core::{Config, Event, Instant};
 
 use proptest::prelude::*;
@@ -244,9 +244,11 @@ fn honest_peers_pass_the_integrity_check() {
 }
 
 /// Without an integrity file the same peer, sending segments the browser cannot parse, is
-/// caught by the decode error: the segment comes again from the origin instead of playback
-/// failing, the peer is banned, and playback goes on without a stall. (The media element
-/// flags each unparsable append, which is expected here and only here.)
+/// caught by the decode error: the refusal kills the media element (as MSE's append error
+/// does), which is re-created once; the segment comes again from the origin instead of
+/// playback failing, the peer is banned, and playback goes on after one short interruption
+/// (the re-created element holds nothing until the media is appended again). (The media
+/// element flags each unparsable append, which is expected here and only here.)
 #[test]
 fn without_a_file_a_decode_error_bans_the_peer_and_refetches() {
     let config = corrupt_seed_and_viewer(
@@ -299,7 +301,26 @@ fn without_a_file_a_decode_error_bans_the_peer_and_refetches() {
         .downloads
         .iter()
         .all(|d| d.viewer != 1 || d.requested_at <= failed_at));
-    assert_eq!(sim.figures(1).stalls, 0);
+    assert_eq!(viewer.log.media_recreations, [failed_at]);
+    let recoveries: Vec<RecoveryReason> = viewer
+        .log
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            Event::MediaRecovered { reason, .. } => Some(*reason),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(recoveries, [RecoveryReason::PeerSegment]);
+    let figures = sim.figures(1);
+    println!(
+        "  interruption: {} stall(s), {:.2} s",
+        figures.stalls, figures.stalled_s
+    );
+    assert!(
+        figures.stalls <= 1 && figures.stalled_s < 1.0,
+        "{figures:?}"
+    );
 }
 
 /// `require_integrity` without a file configured: no tracker socket, no peer, plain HTTP.

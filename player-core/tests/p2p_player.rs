@@ -14,8 +14,8 @@ use std::collections::BTreeSet;
 use player_core::integrity::sha256;
 use player_core::p2p::session::{MAX_REQUESTS_PER_WINDOW, MAX_UNOFFERED_REQUESTS};
 use player_core::player::{
-    Ban, BanKind, Bytes, FetchOrder, FetchPurpose, IntegrityCheck, MediaSnapshot, RequestId,
-    SegmentSource, Stats,
+    Ban, BanKind, Bytes, FetchOrder, FetchPurpose, IntegrityCheck, MediaSnapshot, RecoveryReason,
+    RequestId, SegmentSource, Stats,
 };
 use player_core::swarm::wire::encode_binary;
 use player_core::swarm::{ConnectionId, TrackerId};
@@ -167,6 +167,10 @@ impl Host {
                 Output::StoreBytes { request, .. } => {
                     self.peer_bodies.insert(request);
                 }
+                Output::RecreateMedia => {
+                    self.player.handle_input(self.now, Input::MediaSourceOpen);
+                    self.drain();
+                }
                 Output::Append { request, .. } => {
                     let fails = match self.appends_fail {
                         AppendsFail::Never => false,
@@ -222,6 +226,14 @@ impl Host {
                 _ => None,
             })
             .collect()
+    }
+
+    /// How many times the core re-created the media element.
+    fn recreations(&self) -> usize {
+        self.outputs
+            .iter()
+            .filter(|o| matches!(o, Output::RecreateMedia))
+            .count()
     }
 
     fn closed_peers(&self) -> Vec<ConnectionId> {
@@ -788,6 +800,15 @@ fn without_a_file_a_peer_segment_the_browser_refuses_bans_the_peer() {
     );
     assert_eq!(host.closed_peers(), vec![connection]);
     assert!(host.dropped_reasons()[0].starts_with("integrity:"));
+    // The refusal killed the media element (MSE's append error): it is re-created.
+    assert_eq!(host.recreations(), 1);
+    assert!(host.events().iter().any(|e| matches!(
+        e,
+        Event::MediaRecovered {
+            reason: RecoveryReason::PeerSegment,
+            ..
+        }
+    )));
     host.play_on(30);
     assert!(host.fetched_over_http(segment));
     assert!(!host
@@ -797,12 +818,15 @@ fn without_a_file_a_peer_segment_the_browser_refuses_bans_the_peer() {
 }
 
 #[test]
-fn origin_bytes_the_browser_refuses_still_end_playback() {
+fn origin_bytes_the_browser_refuses_twice_end_playback() {
     let mut config = Host::p2p_config();
     config.p2p.enabled = false;
     let mut host = Host::new(config);
     host.appends_fail = AppendsFail::OriginBodies;
     host.play_on(2);
+    // Refused once: the media element is re-created and the bytes fetched again; refused
+    // again: fatal.
+    assert_eq!(host.recreations(), 1);
     let fatal: Vec<Event> = host
         .events()
         .into_iter()

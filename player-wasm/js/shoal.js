@@ -37,6 +37,9 @@ class SourceBufferQueue {
     this.sourceBuffer = sourceBuffer;
     this.operations = [];
     this.running = false;
+    // An operation failed other than for lack of space: MSE ended the MediaSource with a
+    // decode error, and the next operations would only fail too until the core re-creates it.
+    this.dead = false;
   }
 
   /** `start()` begins an operation on the buffer, or throws; `settled(error)` follows updateend. */
@@ -50,7 +53,7 @@ class SourceBufferQueue {
   }
 
   runNext() {
-    if (this.running) return;
+    if (this.running || this.dead) return;
     const operation = this.operations.shift();
     if (!operation) return;
     this.running = true;
@@ -58,6 +61,7 @@ class SourceBufferQueue {
       this.sourceBuffer.removeEventListener('updateend', onEnd);
       this.sourceBuffer.removeEventListener('error', onError);
       this.running = false;
+      if (error && error.name !== 'QuotaExceededError') this.dead = true;
       operation.settled(error);
       this.runNext();
     };
@@ -93,7 +97,9 @@ class SourceBufferQueue {
  * `peerconnected`, `peerdropped` (`{reason, peers}`), `integrityfailure`
  * (`{level, segment, source, check: 'sha256'|'decode'}`: bytes from a peer or a mirror were
  * refused, the peer banned or the mirror dropped, and the segment fetched from the origin),
- * `mirrordropped` (`{url, reason}`: that mirror is not used again until the next load), `error`
+ * `mirrordropped` (`{url, reason}`: that mirror is not used again until the next load),
+ * `mediarecovered` (`{reason: 'peer-segment'|'append-error'|'decode-error', message}`: the media
+ * element failed and was re-created; playback goes on from the same position), `error`
  * (`detail: {code, message, fatal}`; `integrity-file` errors are never fatal), `ended`.
  *
  * `options.integrityUrl` names PeerTube's `segments-sha256.json` for the stream: segments from
@@ -225,13 +231,7 @@ export class Player extends EventTarget {
   }
 
   attachMedia() {
-    const mediaSource = new MediaSource();
-    this.mediaSource = mediaSource;
-    this.objectUrl = URL.createObjectURL(mediaSource);
-    mediaSource.addEventListener('sourceopen', () => this.input({ type: 'mediaSourceOpen' }), {
-      once: true,
-    });
-    this.video.src = this.objectUrl;
+    this.attachMediaSource();
     // Every change the core may care about triggers a step; the step itself carries a fresh
     // snapshot of the element, so the event types need no payload.
     for (const type of ['timeupdate', 'seeking', 'seeked', 'waiting', 'playing', 'pause', 'play', 'progress', 'ended']) {
@@ -242,10 +242,67 @@ export class Player extends EventTarget {
     const endedListener = () => this.emit('ended', {});
     this.video.addEventListener('ended', endedListener);
     this.mediaListeners.push(['ended', endedListener]);
+    const errorListener = () => this.reportMediaError();
+    this.video.addEventListener('error', errorListener);
+    this.mediaListeners.push(['error', errorListener]);
     if (typeof ResizeObserver === 'function' && !this.resizeObserver) {
       this.resizeObserver = new ResizeObserver(() => this.reportPlayerSize());
       this.resizeObserver.observe(this.video);
     }
+  }
+
+  /** A new MediaSource on the element; its `sourceopen` is reported to the core. */
+  attachMediaSource() {
+    const mediaSource = new MediaSource();
+    this.mediaSource = mediaSource;
+    this.objectUrl = URL.createObjectURL(mediaSource);
+    const onOpen = () => {
+      // A MediaSource replaced before it opened is no news.
+      if (this.mediaSource === mediaSource) this.input({ type: 'mediaSourceOpen' });
+    };
+    mediaSource.addEventListener('sourceopen', onOpen, { once: true });
+    this.video.src = this.objectUrl;
+  }
+
+  /**
+   * Forgets the MediaSource: its SourceBuffers go with it, and appends and evictions not yet
+   * done are dropped unreported (the core ordered the re-creation and expects no news of them).
+   */
+  detachMediaSource() {
+    for (const queue of this.queues.values()) queue.clear();
+    this.queues.clear();
+    if (this.objectUrl) URL.revokeObjectURL(this.objectUrl);
+    this.mediaSource = null;
+    this.objectUrl = null;
+  }
+
+  /**
+   * The core's `recreateMedia`: an append or decode error killed the element (MSE ends the
+   * MediaSource with a decode error). A new MediaSource replaces the old one; the position,
+   * paused state and rate are kept (loading a new source resets them), and the core creates
+   * the SourceBuffers again once it hears `mediaSourceOpen`.
+   */
+  recreateMedia() {
+    const { currentTime, paused, playbackRate } = this.video;
+    this.detachMediaSource();
+    this.attachMediaSource();
+    this.video.playbackRate = playbackRate;
+    // Before the new source has metadata this is the default playback start position.
+    this.video.currentTime = currentTime;
+    if (!paused) {
+      // A rejection (autoplay policy, or a later pause) leaves the element paused, as the
+      // viewer would find it after any load.
+      this.video.play().catch(() => {});
+    }
+  }
+
+  /** The element failed on its own (e.g. a decoder error on media it had accepted). */
+  reportMediaError() {
+    const error = this.video.error;
+    // After a re-creation the new source has no error: the event belonged to the old one.
+    if (!error || !this.mediaSource || error.code === MediaError.MEDIA_ERR_ABORTED) return;
+    const message = `media element error ${error.code}${error.message ? `: ${error.message}` : ''}`;
+    this.input({ type: 'mediaError', message });
   }
 
   /** The element's size in device pixels, for the core's `capLevelToPlayerSize`. */
@@ -263,17 +320,13 @@ export class Player extends EventTarget {
     for (const controller of this.downloads.values()) controller.abort();
     this.downloads.clear();
     this.bodies.clear();
-    for (const queue of this.queues.values()) queue.clear();
-    this.queues.clear();
     for (const [type, listener] of this.mediaListeners) this.video.removeEventListener(type, listener);
     this.mediaListeners = [];
     if (this.objectUrl) {
-      URL.revokeObjectURL(this.objectUrl);
       this.video.removeAttribute('src');
       this.video.load();
     }
-    this.mediaSource = null;
-    this.objectUrl = null;
+    this.detachMediaSource();
   }
 
   emit(type, detail) {
@@ -403,6 +456,8 @@ export class Player extends EventTarget {
         return;
       case 'endOfStream':
         return this.endOfStream();
+      case 'recreateMedia':
+        return this.recreateMedia();
       case 'event':
         return this.forwardEvent(order);
       default:
@@ -433,6 +488,8 @@ export class Player extends EventTarget {
         const { event: _tag, ...stats } = event;
         return this.emit('stats', stats);
       }
+      case 'mediaRecovered':
+        return this.emit('mediarecovered', { reason: event.reason, message: event.message });
       case 'integrityFailure':
         return this.emit('integrityfailure', {
           level: event.level,
@@ -557,6 +614,8 @@ export class Player extends EventTarget {
         queue.sourceBuffer.appendBuffer(body);
       },
       settled: (error) => {
+        // The MediaSource was replaced meanwhile: the core no longer waits for this append.
+        if (this.queues.get(track) !== queue) return;
         if (!error) {
           // A kept body serves peers until the core releases it.
           if (!keep) this.bodies.delete(request);
@@ -586,16 +645,20 @@ export class Player extends EventTarget {
     const queue = this.queues.get(track);
     queue?.push({
       start: () => queue.sourceBuffer.remove(startS, endS),
-      settled: () => this.input({ type: 'evictDone', track }),
+      settled: () => {
+        if (this.queues.get(track) === queue) this.input({ type: 'evictDone', track });
+      },
     });
   }
 
   /** `endOfStream()` once every SourceBuffer's queue has run out (it throws while one updates). */
   endOfStream() {
     const queues = [...this.queues.values()];
+    const mediaSource = this.mediaSource;
     const tryEnd = () => {
-      if (!this.mediaSource || this.mediaSource.readyState !== 'open') return;
-      if (queues.every((q) => q.idle)) this.mediaSource.endOfStream();
+      // A re-created MediaSource gets its own order when its media is complete.
+      if (this.mediaSource !== mediaSource || mediaSource?.readyState !== 'open') return;
+      if (queues.every((q) => q.idle)) mediaSource.endOfStream();
       else setTimeout(tryEnd, 50);
     };
     tryEnd();

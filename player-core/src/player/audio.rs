@@ -426,6 +426,23 @@ impl Player {
         true
     }
 
+    /// The audio SourceBuffer was replaced by an empty one (recover.rs): see
+    /// [`SlotTable::forget_buffer`].
+    pub(super) fn forget_audio_buffer(&mut self) -> Vec<RequestId> {
+        self.audio_media_mut()
+            .map_or_else(Vec::new, |media| media.slots.forget_buffer())
+    }
+
+    /// Whether `request` is the append of an audio init segment (`true`) or segment, and its
+    /// index.
+    pub(super) fn audio_append_of(&self, request: RequestId) -> Option<(bool, usize)> {
+        let media = self.audio_media()?;
+        let appending = Slot::Appending { request };
+        let init = media.slots.inits.iter().position(|s| *s == appending);
+        let segment = media.slots.segments.iter().position(|s| *s == appending);
+        init.map(|i| (true, i)).or(segment.map(|i| (false, i)))
+    }
+
     /// The audio slot naming `request`, if any.
     pub(super) fn audio_slot_of_request(&mut self, request: RequestId) -> Option<&mut Slot> {
         self.audio_media_mut()?.slots.find_request(request)

@@ -89,8 +89,13 @@ pub struct TrackBuffered {
 pub enum Input {
     /// The user asked to play this playlist URL (absolute).
     Load { url: String },
-    /// The MediaSource is open: SourceBuffers can be created.
+    /// The MediaSource is open: SourceBuffers can be created. After
+    /// [`Output::RecreateMedia`], the new MediaSource is.
     MediaSourceOpen,
+    /// The media element reported an error (`HTMLMediaElement.error`, e.g. `MEDIA_ERR_DECODE`
+    /// from a decoder that failed on media already appended): it plays nothing more until the
+    /// media is re-created.
+    MediaError { message: String },
     /// The media element's current state.
     Media(MediaSnapshot),
     /// Response headers arrived with a success status.
@@ -374,6 +379,13 @@ pub enum Output {
     },
     /// All media up to the end is appended: call `MediaSource.endOfStream()`.
     EndOfStream,
+    /// The media element is dead after an append or decode error (MSE ends the MediaSource
+    /// with a decode error): detach its MediaSource (dropping every SourceBuffer and every
+    /// append or eviction not yet done, without reporting them), attach a new one, keep the
+    /// playback position, paused state and rate, and report [`Input::MediaSourceOpen`] once
+    /// it is open. The core then orders [`Output::CreateSourceBuffers`] again and appends
+    /// everything anew; bodies in the store stay until appended or released as usual.
+    RecreateMedia,
     Event(Event),
     /// Nothing more to do now: call back with `Input::Timer` at this time (none: no timer).
     Timeout {
@@ -457,6 +469,26 @@ pub enum Event {
         fatal: bool,
         message: String,
     },
+    /// The media element failed and was re-created ([`Output::RecreateMedia`]); playback
+    /// goes on from the same position after a short interruption.
+    MediaRecovered {
+        reason: RecoveryReason,
+        message: String,
+    },
+}
+
+/// Why the media element was re-created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(Serialize), serde(rename_all = "kebab-case"))]
+pub enum RecoveryReason {
+    /// It refused a segment a peer sent (no integrity file to check it against): the peer is
+    /// banned and the segment comes from the origin.
+    PeerSegment,
+    /// It refused bytes from the origin, which may have been damaged on the way: they are
+    /// fetched once more.
+    AppendError,
+    /// It failed to decode media it had accepted.
+    DecodeError,
 }
 
 /// How bad segment bytes were found out.
@@ -564,4 +596,41 @@ pub enum ErrorKind {
     /// The integrity file (`segments-sha256.json`) could not be loaded or read. Never fatal:
     /// playback goes on, with P2P as if there were no file.
     IntegrityFile,
+}
+
+/// The JSON forms the JS shim reads and writes (through serde-wasm-bindgen) for the media
+/// element's recovery: a misspelt name would only show as an unknown order in the browser.
+#[cfg(all(test, feature = "serde"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_messages_have_the_names_the_shim_uses() {
+        let input: Input =
+            serde_json::from_str(r#"{"type":"mediaError","message":"media element error 3"}"#)
+                .unwrap();
+        assert_eq!(
+            input,
+            Input::MediaError {
+                message: "media element error 3".into()
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(Output::RecreateMedia).unwrap(),
+            serde_json::json!({"type": "recreateMedia"})
+        );
+        let event = Output::Event(Event::MediaRecovered {
+            reason: RecoveryReason::AppendError,
+            message: "refused".into(),
+        });
+        assert_eq!(
+            serde_json::to_value(event).unwrap(),
+            serde_json::json!({
+                "type": "event",
+                "event": "mediaRecovered",
+                "reason": "append-error",
+                "message": "refused"
+            })
+        );
+    }
 }

@@ -69,6 +69,13 @@ impl Levels {
         self.appended.insert(start, (end, level));
     }
 
+    /// The media element was re-created empty (recover.rs): no media and no init segment of
+    /// any level is in it.
+    pub(super) fn forget_buffer(&mut self) {
+        self.appended.clear();
+        self.init_in_force = None;
+    }
+
     fn level_at(&self, position_s: f64) -> Option<usize> {
         let position = millis(position_s);
         let (_, &(end, level)) = self.appended.range(..=position).next_back()?;

@@ -1,5 +1,6 @@
 //! The player state machine: loads playlists, picks a level, fetches segments over HTTP into a
-//! forward buffer, appends them in order, retries failures, and reports what it does.
+//! forward buffer, appends them in order, retries failures, re-creates the media element when
+//! an append or decode error killed it (recover.rs), and reports what it does.
 //!
 //! Drive it with [`Player::handle_input`] and drain [`Player::poll_output`] until it returns
 //! [`Output::Timeout`].
@@ -11,14 +12,15 @@ mod live;
 mod media;
 mod mirrors;
 mod p2p;
+mod recover;
 mod verify;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 pub use io::{
     Ban, BanKind, Bytes, ErrorKind, Event, FetchOrder, FetchPurpose, Input, IntegrityCheck,
-    LevelInfo, MediaSnapshot, Output, RequestId, SegmentSource, Stats, TrackBuffered, TrackId,
-    TrackSpec,
+    LevelInfo, MediaSnapshot, Output, RecoveryReason, RequestId, SegmentSource, Stats,
+    TrackBuffered, TrackId, TrackSpec,
 };
 
 use crate::config::Config;
@@ -210,6 +212,8 @@ pub struct Player {
     mirrors: mirrors::Mirrors,
     /// Peers that broke the protocol or sent bad segments: not accepted again this session.
     bans: p2p::Bans,
+    /// Re-creations of the media element after append or decode errors (recover.rs).
+    recovery: recover::Recovery,
 }
 
 impl Player {
@@ -255,6 +259,7 @@ impl Player {
             integrity: verify::Integrity::new(None, ""),
             bans: p2p::Bans::default(),
             mirrors: mirrors::Mirrors::default(),
+            recovery: recover::Recovery::default(),
         }
     }
 
@@ -282,6 +287,7 @@ impl Player {
         match input {
             Input::Load { url } => self.load(url),
             Input::MediaSourceOpen => self.media_source_open = true,
+            Input::MediaError { message } => self.on_media_error(&message),
             Input::Media(snapshot) => {
                 self.snapshot = snapshot;
                 self.snapshot_is_fresh = true;
@@ -696,9 +702,9 @@ impl Player {
             // Appends ordered before a fatal error fail after it: one error is enough.
             return;
         }
-        if !quota_exceeded && self.on_unchecked_append_failed(request) {
-            // Bytes a peer sent unchecked: the peer is banned and the origin sends them again.
-            return;
+        if !quota_exceeded {
+            // The media element is dead: re-create it, or give up (recover.rs).
+            return self.on_media_refused(request, message);
         }
         let video_slot = self
             .stream
@@ -710,13 +716,6 @@ impl Player {
         }) else {
             return;
         };
-        if !quota_exceeded {
-            *slot = Slot::NEW;
-            return self.fail(
-                ErrorKind::MediaAppend,
-                format!("the browser refused the media: {message}"),
-            );
-        }
         // The host kept the bytes: append them again once space is freed.
         *slot = Slot::Fetched { request };
         self.appends_one_at_a_time = true;
@@ -840,7 +839,11 @@ impl Player {
         };
         let position = self.snapshot.position_s;
         let at_start = (position - start).abs() < 1.0;
-        if at_start && range_containing(&self.snapshot.buffered, position).is_some() {
+        // Only media appended to our SourceBuffers counts: a snapshot taken before a
+        // re-created element replaced the old one still shows the old one's (recover.rs).
+        let buffered = self.source_buffers_created
+            && range_containing(&self.snapshot.buffered, position).is_some();
+        if at_start && buffered {
             self.pending_start_s = None;
             return position;
         }

@@ -295,9 +295,10 @@ impl Player {
         self.p2p_enabled && !self.config.p2p.trackers.is_empty() && !self.stopped
     }
 
-    /// P2P is requested and the integrity policy lets it run (verify.rs).
+    /// P2P is requested, the integrity policy lets it run (verify.rs), and peers' bytes did
+    /// not kill the media element too often (recover.rs).
     fn p2p_wanted(&self) -> bool {
-        self.p2p_requested() && self.integrity_allows_p2p()
+        self.p2p_requested() && self.integrity_allows_p2p() && !self.recovery.peers_refused
     }
 
     fn upload_allowed(&self) -> bool {

@@ -30,8 +30,8 @@
 //!   file).
 //! - **Without a file** (ordinary HLS streams) peer segments are taken unchecked, but one the
 //!   media element refuses (`AppendFailed`, not a quota error) bans its peer and comes again
-//!   from the origin instead of ending playback; bytes from the origin that fail to append
-//!   stay fatal.
+//!   from the origin instead of ending playback, in a re-created media element (recover.rs:
+//!   the refusal killed the old one).
 //! - **Mirrors** (PeerTube's redundancy servers, mirrors.rs): a segment a mirror served
 //!   ([`super::InFlight::mirror`]) goes through the same check, as PeerTube checks HTTP
 //!   segments too because mirrors may serve them. A mirror is asked only for segments the file
@@ -639,7 +639,7 @@ impl Player {
     }
 
     /// Frees a body that will not be appended.
-    fn discard_body(&mut self, request: RequestId) {
+    pub(super) fn discard_body(&mut self, request: RequestId) {
         self.body_bytes.remove(&request);
         self.kept_appends.remove(&request);
         self.integrity.unchecked.remove(&request);

@@ -206,6 +206,24 @@ impl SlotTable {
         }
     }
 
+    /// The SourceBuffer this table feeds was replaced by an empty one: what was appended or
+    /// being appended goes back to be fetched again. Returns the requests whose appends were
+    /// under way (their bodies are no longer wanted).
+    pub fn forget_buffer(&mut self) -> Vec<RequestId> {
+        let mut appending = Vec::new();
+        for slot in self.segments.iter_mut().chain(self.inits.iter_mut()) {
+            match *slot {
+                Slot::Appending { request } => {
+                    appending.push(request);
+                    *slot = Slot::NEW;
+                }
+                Slot::Appended => *slot = Slot::NEW,
+                _ => {}
+            }
+        }
+        appending
+    }
+
     /// Finds the slot (segment or init) that `request` belongs to, in any state naming it.
     pub fn find_request(&mut self, request: RequestId) -> Option<&mut Slot> {
         self.segments

@@ -89,6 +89,10 @@ pub struct Host {
     appended_init_urls: BTreeMap<usize, String>,
     /// The viewer at the other end of each peer connection that opened.
     remotes: BTreeMap<ConnectionId, ViewerId>,
+    /// From attaching a MediaSource to `MediaSourceOpen`.
+    media_source_open_after: Duration,
+    /// Media elements re-created so far: SourceBuffer events of older ones are dropped.
+    media_generation: u64,
 }
 
 impl Host {
@@ -98,6 +102,7 @@ impl Host {
         seed: u64,
         media: MediaConfig,
         host_order: HostOrder,
+        media_source_open_after: Duration,
         now: Instant,
     ) -> Self {
         let limits = Limits {
@@ -123,6 +128,8 @@ impl Host {
             sequence_end_s: None,
             appended_init_urls: BTreeMap::new(),
             remotes: BTreeMap::new(),
+            media_source_open_after,
+            media_generation: 0,
         }
     }
 
@@ -248,10 +255,9 @@ impl Host {
         if let Some(served) = outcome.body {
             if let Some((level, offset)) = served.file {
                 let mut response = Body::file(level, offset, served.bytes);
-                if served.corrupt {
+                if let Some(corruption) = served.corruption {
                     let mut bytes = sh.origin.content.materialize(&response);
-                    let middle = bytes.len() / 2;
-                    bytes[middle] ^= 0xff;
+                    corruption.apply(&mut bytes);
                     response = Body::wire(bytes);
                 }
                 let (body, resource) = match self.store.remove(&request) {
@@ -259,6 +265,10 @@ impl Host {
                         let body = prefix.body.then(response);
                         let resource = sh.origin.content.identify(&body);
                         (body, resource)
+                    }
+                    _ if served.corruption.is_some() => {
+                        let resource = sh.origin.content.identify(&response);
+                        (response, resource)
                     }
                     _ => (response, Some(served.resource)),
                 };
@@ -275,14 +285,20 @@ impl Host {
     }
 
     /// The running operation of `track`'s SourceBuffer finished.
-    pub fn on_source_buffer(&mut self, sh: &mut Shared<'_>, now: Instant, track: TrackId) {
+    pub fn on_source_buffer(
+        &mut self,
+        sh: &mut Shared<'_>,
+        now: Instant,
+        track: TrackId,
+        media: u64,
+    ) {
+        if media != self.media_generation {
+            // The element was re-created: its SourceBuffers and their operations are gone.
+            return;
+        }
         let (input, op, next) = self.media.finish(now, track);
         if let Some(next) = next {
-            let event = SimEvent::SourceBuffer {
-                viewer: self.viewer,
-                track,
-            };
-            sh.queue.push(next, event);
+            self.schedule_source_buffer(sh, next, track);
         }
         if let SourceBufferOp::Append { request, .. } = op {
             let failure = match &input {
@@ -301,6 +317,16 @@ impl Host {
             self.log.append_results.push((now, request, failure));
         }
         self.feed(sh, now, input);
+    }
+
+    /// The running operation of `track`'s SourceBuffer finishes at `at`.
+    fn schedule_source_buffer(&mut self, sh: &mut Shared<'_>, at: Instant, track: TrackId) {
+        let event = SimEvent::SourceBuffer {
+            viewer: self.viewer,
+            track,
+            media: self.media_generation,
+        };
+        sh.queue.push(at, event);
     }
 
     fn finish_request(&mut self, now: Instant, request: RequestId, end: HttpEnd) {
@@ -371,8 +397,7 @@ impl Host {
                     end_s,
                 };
                 if let Some(done) = self.media.enqueue(now, op) {
-                    sh.queue
-                        .push(done, SimEvent::SourceBuffer { viewer, track });
+                    self.schedule_source_buffer(sh, done, track);
                 }
             }
             Output::ChangeType { mime, .. } => self.log.change_types.push((now, mime)),
@@ -383,6 +408,14 @@ impl Host {
             Output::EndOfStream => {
                 self.log.end_of_stream.push(now);
                 self.media.set_end_of_stream(now);
+            }
+            Output::RecreateMedia => {
+                self.log.media_recreations.push(now);
+                self.media = self.media.recreated();
+                self.media_generation += 1;
+                let input = Input::MediaSourceOpen;
+                let open_at = now + self.media_source_open_after;
+                sh.queue.push(open_at, SimEvent::Core { viewer, input });
             }
             Output::Event(event) => {
                 // Every peer here is a real core behind a host, honest unless its profile
@@ -589,11 +622,7 @@ impl Host {
             bytes,
         };
         if let Some(done) = self.media.enqueue(now, op) {
-            let event = SimEvent::SourceBuffer {
-                viewer: self.viewer,
-                track,
-            };
-            sh.queue.push(done, event);
+            self.schedule_source_buffer(sh, done, track);
         }
     }
 

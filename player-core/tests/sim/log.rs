@@ -55,6 +55,8 @@ pub struct Log {
     pub evict_tracks: Vec<TrackId>,
     pub media_seeks: Vec<(Instant, f64)>,
     pub end_of_stream: Vec<Instant>,
+    /// When the core ordered `RecreateMedia`.
+    pub media_recreations: Vec<Instant>,
     pub events: Vec<(Instant, Event)>,
     pub source_buffers: Vec<TrackSpec>,
     /// `SourceBuffer.changeType` calls: when, and the new MIME type.

@@ -136,6 +136,9 @@ pub struct MediaElement {
     pub stalls: Vec<Stall>,
     /// Things a real browser would have refused.
     pub violations: Vec<String>,
+    /// An append failed to parse: MSE ended the MediaSource with a decode error and the
+    /// element plays nothing more (until the host attaches a new MediaSource).
+    pub failed: bool,
 }
 
 impl MediaElement {
@@ -155,6 +158,22 @@ impl MediaElement {
             buffers: BTreeMap::new(),
             stalls: Vec::new(),
             violations: Vec::new(),
+            failed: false,
+        }
+    }
+
+    /// The element with a new MediaSource (the host's answer to `RecreateMedia`): no
+    /// SourceBuffers and no media; position, pause state, rate, clock and stall record stay.
+    pub fn recreated(&mut self) -> MediaElement {
+        MediaElement {
+            clock: self.clock,
+            position_s: self.position_s,
+            paused: self.paused,
+            rate: self.rate,
+            started: self.started,
+            stalls: std::mem::take(&mut self.stalls),
+            violations: std::mem::take(&mut self.violations),
+            ..MediaElement::new(self.config, self.clock)
         }
     }
 
@@ -305,7 +324,8 @@ impl MediaElement {
         if self.seeking && (has_data || (self.end_of_stream && self.at_end())) {
             self.seeking = false;
         }
-        let waiting_over = has_data || self.paused || self.seeking || self.at_end();
+        let waiting_over =
+            !self.failed && (has_data || self.paused || self.seeking || self.at_end());
         if let Some(stall) = self.open_stall() {
             if waiting_over {
                 stall.end = Some(now);
@@ -335,6 +355,10 @@ impl MediaElement {
         let from = self.clock;
         self.clock = to;
         self.settle(from);
+        if self.failed {
+            self.begin_stall(from);
+            return;
+        }
         if self.paused || self.seeking || self.ended || self.duration_s.is_none() {
             return;
         }
@@ -382,6 +406,10 @@ impl MediaElement {
     /// right away.
     pub fn enqueue(&mut self, now: Instant, op: SourceBufferOp) -> Option<Instant> {
         let track = op.track();
+        if self.failed {
+            self.violations
+                .push(format!("{op:?} after the MediaSource failed"));
+        }
         if !self.buffers.contains_key(&track) {
             self.violations
                 .push(format!("{op:?} on {track:?}, which has no SourceBuffer"));
@@ -485,6 +513,7 @@ impl MediaElement {
                 self.violations.push(format!(
                     "{request:?}: appended bytes that are not a segment"
                 ));
+                self.failed = true;
                 return Input::AppendFailed {
                     request,
                     quota_exceeded: false,

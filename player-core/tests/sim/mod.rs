@@ -53,6 +53,9 @@ pub enum SimEvent {
     SourceBuffer {
         viewer: ViewerId,
         track: TrackId,
+        /// The viewer's media element it belongs to: a re-created element drops the old
+        /// one's operations.
+        media: u64,
     },
     /// A viewer's core timer; stale generations were replaced by a later `Timeout`.
     Timer {
@@ -188,9 +191,11 @@ impl Sim {
                 request,
                 step,
             } => hosts[viewer].on_http(&mut sh, now, request, step),
-            SimEvent::SourceBuffer { viewer, track } => {
-                hosts[viewer].on_source_buffer(&mut sh, now, track)
-            }
+            SimEvent::SourceBuffer {
+                viewer,
+                track,
+                media,
+            } => hosts[viewer].on_source_buffer(&mut sh, now, track, media),
             SimEvent::Timer { viewer, generation } => {
                 hosts[viewer].on_timer(&mut sh, now, generation)
             }

@@ -21,6 +21,7 @@ use player_core::player::{FetchOrder, RequestId};
 use player_core::{Duration, Input, Instant};
 
 use super::clock::EventQueue;
+use super::network::Corruption;
 use super::{SimEvent, ViewerId};
 
 /// Where the simulated origin serves from; relative playlist URIs resolve against it.
@@ -533,6 +534,9 @@ pub enum Fault {
     WrongContentRange,
     /// Ignore the Range header: answer 200 with the whole file.
     IgnoreRange,
+    /// Answer in full, with the body's first byte damaged on the way: the media element
+    /// cannot parse it.
+    CorruptHeader,
 }
 
 /// How a mirror answers every request.
@@ -609,7 +613,9 @@ struct Transfer {
     content_range_start: Option<u64>,
     /// Served by a mirror: its bytes are counted apart.
     mirror: bool,
-    corrupt: bool,
+    /// The body arrives damaged: by a corrupting mirror ([`MirrorBehaviour::Corrupt`]), or on
+    /// the way ([`Fault::CorruptHeader`]).
+    corruption: Option<Corruption>,
 }
 
 /// A whole body as it arrived: what it is, its length, and for media the level file and
@@ -619,8 +625,9 @@ pub struct Served {
     pub resource: Resource,
     pub bytes: u64,
     pub file: Option<(usize, u64)>,
-    /// A corrupting mirror flipped a byte of it ([`MirrorBehaviour::Corrupt`]).
-    pub corrupt: bool,
+    /// How it was damaged, if it was: a corrupting mirror's bytes still parse, a header
+    /// damaged on the way does not.
+    pub corruption: Option<Corruption>,
 }
 
 /// What a transfer step tells the client; `body` is set when the whole body has arrived.
@@ -752,7 +759,13 @@ impl Origin {
             flowing: false,
             content_range_start: None,
             mirror: mirror.is_some(),
-            corrupt: mirror == Some(MirrorBehaviour::Corrupt),
+            corruption: if fault == Some(Fault::CorruptHeader) {
+                Some(Corruption::Header)
+            } else if mirror == Some(MirrorBehaviour::Corrupt) {
+                Some(Corruption::Payload)
+            } else {
+                None
+            },
         };
         let headers_at = now + self.config.latency;
         let mut step = HttpStep::Headers;
@@ -915,7 +928,7 @@ impl Origin {
                             resource: transfer.body,
                             bytes: transfer.total,
                             file: transfer.file,
-                            corrupt: transfer.corrupt,
+                            corruption: transfer.corruption,
                         }),
                     });
                 }

@@ -130,6 +130,7 @@ impl Sim {
                 v.seed,
                 v.media,
                 v.host_order,
+                open_after,
                 now,
             ));
         }
