@@ -516,6 +516,25 @@ export async function saveScreenshot(page, name) {
   }
 }
 
+/**
+ * Adds what a failing test needs to be understood to `err`: the player's state, the page's
+ * errors and a screenshot (`tests/artifacts/<name>-failure.png`) of `session` (from
+ * openPlayerPage; nothing is added without one). Returns `err`, to be thrown again.
+ */
+export async function explainFailure(err, session, name) {
+  if (!session || !(err instanceof Error)) return err;
+  const shot = await saveScreenshot(session.page, `${name}-failure`);
+  const extra =
+    `\n--- player state ---\n${describe(await pageState(session.page))}` +
+    `\n--- page errors ---\n${describe(session.pageErrors)}` +
+    `\n--- console errors ---\n${describe(session.consoleErrors)}` +
+    `\n--- screenshot: ${shot}`;
+  // The reporter prints the stack, which was rendered before this point.
+  err.message += extra;
+  if (err.stack) err.stack += extra;
+  return err;
+}
+
 /** Polls fn() until it returns a truthy value; returns it, or throws after timeoutMs. */
 export async function waitFor(fn, { timeoutMs = 60_000, intervalMs = 250, what = 'condition' } = {}) {
   const deadline = Date.now() + timeoutMs;

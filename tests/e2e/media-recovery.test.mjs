@@ -13,10 +13,9 @@ import assert from 'node:assert/strict';
 import { after, before, beforeEach, test } from 'node:test';
 import {
   describe as show,
+  explainFailure,
   launchBrowser,
   openPlayerPage,
-  pageState,
-  saveScreenshot,
   startDemo,
   waitFor,
   watchPlayback,
@@ -96,11 +95,7 @@ async function withPage(name, body) {
     session = await openPlayerPage(browser, new URL(`/?p2p=0&level=${LEVEL}`, server.url).href);
     return await body(session);
   } catch (err) {
-    if (session) {
-      const shot = await saveScreenshot(session.page, `${name}-failure`);
-      err.message += `\n--- player state ---\n${show(await pageState(session.page))}\n--- screenshot: ${shot}`;
-    }
-    throw err;
+    throw await explainFailure(err, session, name);
   } finally {
     await browser.close();
   }

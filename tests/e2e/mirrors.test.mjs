@@ -14,12 +14,11 @@ import { after, before, test } from 'node:test';
 import {
   appendedBuffers,
   describe as show,
+  explainFailure,
   integrityDigests,
   launchBrowser,
   openPlayerPage,
-  pageState,
   recordAppends,
-  saveScreenshot,
   startDemo,
   waitFor,
   watchPlayback,
@@ -68,11 +67,7 @@ async function playWithMirrors(name, mirrors) {
     const log = await server.control.requests();
     return { report, events, appended, log, pageErrors: session.pageErrors };
   } catch (err) {
-    if (session) {
-      const shot = await saveScreenshot(session.page, `${name}-failure`);
-      err.message += `\n--- player state ---\n${show(await pageState(session.page))}\n--- screenshot: ${shot}`;
-    }
-    throw err;
+    throw await explainFailure(err, session, name);
   } finally {
     await browser.close();
   }

@@ -12,12 +12,11 @@ import { after, before, test } from 'node:test';
 import {
   appendedBuffers,
   describe as show,
+  explainFailure,
   integrityDigests,
   launchBrowser,
   openPlayerPage,
-  pageState,
   recordAppends,
-  saveScreenshot,
   startDemo,
   watchPlayback,
 } from './harness.mjs';
@@ -85,11 +84,7 @@ test('a connection dropped mid-body is retried and the cut body is never appende
     const faultedAppends = appended.filter((a) => a.sha256 === faultedDigest).length;
     assert.equal(faultedAppends, 1, `segment ${FAULT_INDEX} was appended ${faultedAppends} times`);
   } catch (err) {
-    if (session) {
-      const shot = await saveScreenshot(session.page, 'origin-drop-failure');
-      err.message += `\n--- player state ---\n${show(await pageState(session.page))}\n--- screenshot: ${shot}`;
-    }
-    throw err;
+    throw await explainFailure(err, session, 'origin-drop');
   } finally {
     await browser.close();
   }

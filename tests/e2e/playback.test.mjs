@@ -10,9 +10,9 @@ import { after, before, beforeEach, test } from 'node:test';
 import {
   ARTIFACTS_DIR,
   describe as show,
+  explainFailure,
   launchBrowser,
   openPlayerPage,
-  pageState,
   saveScreenshot,
   startDemo,
   waitFor,
@@ -54,20 +54,7 @@ async function withPlayer(name, pagePath, body) {
     session = await openPlayerPage(browser, new URL(pagePath, server.url).href);
     return await body(session);
   } catch (err) {
-    if (session) {
-      const shot = await saveScreenshot(session.page, `${name}-failure`);
-      const extra =
-        `\n--- player state ---\n${show(await pageState(session.page))}` +
-        `\n--- page errors ---\n${show(session.pageErrors)}` +
-        `\n--- console errors ---\n${show(session.consoleErrors)}` +
-        `\n--- screenshot: ${shot}`;
-      // The reporter prints the stack, which was rendered before this point.
-      if (err instanceof Error) {
-        err.message += extra;
-        if (err.stack) err.stack += extra;
-      }
-    }
-    throw err;
+    throw await explainFailure(err, session, name);
   } finally {
     await browser.close();
   }
