@@ -370,12 +370,9 @@ impl Host {
             .collect()
     }
 
-    /// The peer announces every segment and the player asks it for one: the peer sends a
-    /// segment's length of bytes for it (what they are only matters to the digest, which the
-    /// tests report themselves). Returns the segment and the request id the core stored the
-    /// body under.
-    fn peer_delivers(&mut self, connection: ConnectionId) -> (u64, RequestId) {
-        let bytes = vec![7u8; SEGMENT_BYTES as usize];
+    /// The peer announces it holds every segment, and a second of playback passes (the
+    /// player asks it for one).
+    fn peer_announces_every_segment(&mut self, connection: ConnectionId) {
         self.peer_says(
             connection,
             PeerCommand::SegmentsAnnouncement {
@@ -384,6 +381,15 @@ impl Host {
             },
         );
         self.play_on(1);
+    }
+
+    /// The peer announces every segment and the player asks it for one: the peer sends a
+    /// segment's length of bytes for it (what they are only matters to the digest, which the
+    /// tests report themselves). Returns the segment and the request id the core stored the
+    /// body under.
+    fn peer_delivers(&mut self, connection: ConnectionId) -> (u64, RequestId) {
+        let bytes = vec![7u8; SEGMENT_BYTES as usize];
+        self.peer_announces_every_segment(connection);
         let (segment, wire_request) = self
             .commands_sent_to(connection)
             .into_iter()
@@ -497,14 +503,7 @@ fn a_peer_sending_garbage_is_dropped_and_playback_goes_on() {
 fn a_peer_announcing_the_wrong_length_is_dropped_and_its_segment_comes_over_http() {
     let mut host = Host::new(Host::p2p_config());
     let connection = host.connect_remote_peer();
-    host.peer_says(
-        connection,
-        PeerCommand::SegmentsAnnouncement {
-            loaded: (0..SEGMENTS as u64).collect(),
-            http_loading: vec![],
-        },
-    );
-    host.play_on(1);
+    host.peer_announces_every_segment(connection);
     // The request under way is the one with the highest request id (the host's log is not in
     // order: it records the orders of nested steps first).
     let request = host
@@ -945,14 +944,7 @@ fn requests_for_segments_never_offered_are_answered_absent_then_drop_the_peer() 
 fn a_peer_that_never_answers_is_given_up_on_and_http_takes_the_segment() {
     let mut host = Host::new(Host::p2p_config());
     let connection = host.connect_remote_peer();
-    host.peer_says(
-        connection,
-        PeerCommand::SegmentsAnnouncement {
-            loaded: (0..SEGMENTS as u64).collect(),
-            http_loading: vec![],
-        },
-    );
-    host.play_on(1);
+    host.peer_announces_every_segment(connection);
     let asked: Vec<u64> = host
         .commands_sent_to(connection)
         .into_iter()
