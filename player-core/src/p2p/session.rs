@@ -537,11 +537,7 @@ mod tests {
         session: &mut PeerSession,
         command: PeerCommand,
     ) -> Result<Option<SessionEvent>, Violation> {
-        let mut last = None;
-        for message in encode_command(&command, MAX_MESSAGE_BYTES) {
-            last = session.handle_message(T0, &message)?;
-        }
-        Ok(last)
+        feed_at(session, T0, command)
     }
 
     fn data(segment: SegmentId, request: WireRequestId, byte_length: u64) -> PeerCommand {
