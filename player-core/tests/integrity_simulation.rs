@@ -6,6 +6,8 @@
 
 mod sim;
 
+use std::collections::BTreeSet;
+
 use player_core::player::{FetchPurpose, IntegrityCheck, RecoveryReason, SegmentSource};
 use player_core::{Config, Event, Instant};
 
@@ -555,6 +557,43 @@ proptest! {
         }
         sim.unload_all();
         prop_assert!(sim.violations.is_empty(), "{}", sim.violations.join("\n"));
+    }
+
+    /// The same without an integrity file: segments the browser cannot parse are caught only
+    /// when appended. Each corrupting peer costs a viewer at most one refused segment (and so
+    /// one re-creation of its media element): once banned, nothing else it sent is appended.
+    #[test]
+    fn without_a_file_each_corrupting_peer_costs_one_refusal(
+        viewers in prop::collection::vec(
+            (0.0f64..30.0, 100_000u64..3_000_000, prop::bool::weighted(0.4)),
+            2..5,
+        ),
+    ) {
+        let mut config = SwarmConfig::new(Content::vod(60.0, &[BITRATE_BPS]), 0, 0.0);
+        config.origin.bandwidth_bytes_per_s = 600_000;
+        let corrupting = viewers.iter().filter(|v| v.2).count();
+        for (i, &(join_at_s, upload_bytes_per_s, corrupt)) in viewers.iter().enumerate() {
+            let mut viewer = sim::swarm::ViewerConfig::new(100 + i as u64, join_at_s);
+            viewer.profile.upload_bytes_per_s = upload_bytes_per_s;
+            viewer.profile.corrupt_uploads = corrupt.then_some(Corruption::Header);
+            config.viewers.push(viewer);
+        }
+        let mut sim = Sim::swarm(config);
+        let ended = sim.run_until_ended(400.0);
+        let refused: Vec<usize> = sim.hosts.iter().map(|h| integrity_failures(h).len()).collect();
+        println!("  {corrupting} corrupting of {} viewers, no file: segments refused per viewer {refused:?}", sim.hosts.len());
+        let others: Vec<&String> = sim
+            .violations
+            .iter()
+            .filter(|v| !v.contains("appended bytes that are not a segment"))
+            .collect();
+        prop_assert!(others.is_empty(), "{others:#?}");
+        prop_assert!(ended, "not every viewer ended");
+        for (host, &n) in sim.hosts.iter().zip(&refused) {
+            prop_assert!(n <= corrupting);
+            let blamed: BTreeSet<_> = integrity_failures(host).iter().map(|f| f.4).collect();
+            prop_assert_eq!(blamed.len(), n, "a peer blamed twice");
+        }
     }
 }
 

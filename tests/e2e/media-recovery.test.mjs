@@ -14,8 +14,10 @@ import { after, before, beforeEach, test } from 'node:test';
 import {
   describe as show,
   explainFailure,
+  interruptionMs,
   launchBrowser,
   openPlayerPage,
+  recordPlayhead,
   startDemo,
   waitFor,
   watchPlayback,
@@ -55,37 +57,6 @@ async function damageSegment(count) {
   assert.notEqual(segment.offset, null, `segment ${BAD_INDEX} has no byte range`);
   await server.control.addFault({ path: segment.path, range_start: segment.offset, corrupt_bytes: CORRUPT_BYTES, count });
   return segment;
-}
-
-/**
- * Samples the video's currentTime every 50 ms from now on, and notes when the player reports
- * `mediarecovered`; read with `playheadRecord(page)`.
- */
-async function recordPlayhead(page) {
-  await waitFor(() => page.evaluate(() => typeof window.shoalPlayer === 'object' && window.shoalPlayer !== null), {
-    what: 'the demo page to create its player',
-  });
-  await page.evaluate(() => {
-    const video = document.getElementById('video');
-    const record = { samples: [], recoveredAt: [] };
-    window.__playhead = record;
-    setInterval(() => record.samples.push([performance.now(), video.currentTime]), 50);
-    window.shoalPlayer.on('mediarecovered', () => record.recoveredAt.push(performance.now()));
-  });
-}
-
-/**
- * How long after the first recovery the playhead took to move on from where it stood then
- * (null if it never did).
- */
-async function interruptionMs(page) {
-  const { samples, recoveredAt } = await page.evaluate(() => window.__playhead);
-  const at = recoveredAt[0];
-  if (at === undefined) return null;
-  const before = samples.filter(([ms]) => ms <= at).at(-1);
-  if (!before) return null;
-  const resumed = samples.find(([ms, t]) => ms > at && t > before[1] + 0.05);
-  return resumed ? resumed[0] - at : null;
 }
 
 async function withPage(name, body) {
