@@ -49,10 +49,11 @@ pub const MAX_ANNOUNCEMENTS_PER_WINDOW: u32 = 1000;
 /// flood would cost upload bandwidth.
 pub const MAX_REQUESTS_PER_WINDOW: u32 = 100;
 
-/// Requests for segments we never offered that a peer may send in a session. An honest peer
-/// asks only for what we announced; it can miss only when the segment left our store while
-/// our new announcement was on its way (answered as absent). Each such request is answered
-/// absent; past this many the peer is probing, not racing.
+/// Requests for segments we never offered that a peer may send per [`RATE_WINDOW`]. An honest
+/// peer asks only for what we announced; it can miss only when the segment left our store
+/// while our new announcements were on their way (answered as absent), a race that may recur
+/// over a long session but never many times in ten seconds. Each such request is answered
+/// absent; past this many in a window the peer is probing, not racing.
 pub const MAX_UNOFFERED_REQUESTS: u32 = 16;
 
 /// Cancelled transfers whose late bytes are still tolerated: the peer may have sent a header
@@ -143,7 +144,8 @@ impl fmt::Display for Violation {
             ),
             Violation::UnofferedRequests => write!(
                 f,
-                "asked for more than {MAX_UNOFFERED_REQUESTS} segments we never offered"
+                "asked for more than {MAX_UNOFFERED_REQUESTS} segments we never offered in {} s",
+                RATE_WINDOW.as_secs_f64()
             ),
         }
     }
@@ -212,7 +214,7 @@ pub struct PeerSession {
     /// one too, since the peer may have asked before our latest reached it.
     offered: BTreeSet<SegmentId>,
     previously_offered: BTreeSet<SegmentId>,
-    unoffered_requests: u32,
+    unoffered_requests: RateCounter,
     announcements: RateCounter,
     requests: RateCounter,
 }
@@ -236,7 +238,7 @@ impl PeerSession {
             upload: None,
             offered: BTreeSet::new(),
             previously_offered: BTreeSet::new(),
-            unoffered_requests: 0,
+            unoffered_requests: RateCounter::new(),
             announcements: RateCounter::new(),
             requests: RateCounter::new(),
         }
@@ -314,8 +316,7 @@ impl PeerSession {
                     self.offered.contains(&segment) || self.previously_offered.contains(&segment);
                 if !offered {
                     // Still answered (absent, as we do not hold it), up to the bound.
-                    self.unoffered_requests += 1;
-                    if self.unoffered_requests > MAX_UNOFFERED_REQUESTS {
+                    if !self.unoffered_requests.count(now, MAX_UNOFFERED_REQUESTS) {
                         return Err(Violation::UnofferedRequests);
                     }
                 }
@@ -868,5 +869,21 @@ mod tests {
             feed(&mut s, request(1, 0)),
             Err(Violation::UnofferedRequests)
         );
+    }
+
+    #[test]
+    fn unoffered_requests_spread_over_a_long_session_are_races_not_probing() {
+        let mut s = PeerSession::new();
+        s.announce(&[1], &[]);
+        // The bound's worth of misses in every window, for an hour and a half.
+        for window in 0..540u64 {
+            let now = T0 + Duration(RATE_WINDOW.0 * window);
+            for n in 0..MAX_UNOFFERED_REQUESTS {
+                assert!(
+                    feed_at(&mut s, now, request(100, n)).is_ok(),
+                    "window {window}, miss {n}"
+                );
+            }
+        }
     }
 }
