@@ -28,9 +28,10 @@
 //! - **Live** streams with separate audio are refused (`Unsupported`) for now: the audio
 //!   playlist would need reloads of its own and a timeline aligned with the video's.
 
+use super::lane::Lane;
 use super::{
-    media, ErrorKind, FetchOrder, FetchPurpose, Output, Player, RequestId, RequestKind, TrackId,
-    TrackSpec, THIN_BUFFER_SEGMENTS,
+    media, ErrorKind, FetchOrder, Output, Player, RequestId, RequestKind, TrackId, TrackSpec,
+    THIN_BUFFER_SEGMENTS,
 };
 use crate::hls::{parse_playlist, MediaPlaylist, Playlist, Rendition, RenditionKind, Variant};
 use crate::schedule::{Slot, SlotTable};
@@ -97,30 +98,19 @@ impl AudioLane {
         })
     }
 
-    /// The slot a request for the audio belongs to, and what to call it in an error.
-    fn slot_of_kind(&mut self, kind: RequestKind) -> Option<(&mut Slot, String)> {
-        match kind {
-            RequestKind::AudioPlaylist => {
-                Some((&mut self.load, format!("audio playlist {}", self.url)))
-            }
-            RequestKind::AudioInit(i) => {
-                let media = self.media.as_mut()?;
-                let url = &media.playlist.init_segments[i].uri;
-                let what = format!("audio init segment {url}");
-                Some((&mut media.slots.inits[i], what))
-            }
-            RequestKind::AudioSegment(i) => {
-                let media = self.media.as_mut()?;
-                let segment = &media.playlist.segments[i];
-                let range = segment
-                    .byte_range
-                    .map(|r| format!(" ({})", r.to_http_range()))
-                    .unwrap_or_default();
-                let what = format!("audio segment {i} {}{range}", segment.uri);
-                Some((&mut media.slots.segments[i], what))
-            }
-            _ => None,
-        }
+    /// The rendition's media playlist, once loaded.
+    pub(super) fn playlist(&self) -> Option<&MediaPlaylist> {
+        self.media.as_ref().map(|m| &m.playlist)
+    }
+
+    /// The rendition's media playlist and its slots, once loaded.
+    pub(super) fn media_mut(&mut self) -> Option<(&MediaPlaylist, &mut SlotTable)> {
+        self.media.as_mut().map(|m| (&m.playlist, &mut m.slots))
+    }
+
+    /// The slot of the audio playlist's load, and what to call it in an error.
+    fn playlist_slot(&mut self) -> (&mut Slot, String) {
+        (&mut self.load, format!("audio playlist {}", self.url))
     }
 }
 
@@ -229,7 +219,13 @@ impl Player {
 
     /// The slot an audio request belongs to, and its name for error messages.
     pub(super) fn audio_slot_of_kind(&mut self, kind: RequestKind) -> Option<(&mut Slot, String)> {
-        self.audio.as_mut()?.slot_of_kind(kind)
+        match Lane::of_request(kind) {
+            Some((Lane::Audio, item)) => {
+                Some(self.lane_media_mut(Lane::Audio)?.slot_and_name(item))
+            }
+            _ if kind == RequestKind::AudioPlaylist => Some(self.audio.as_mut()?.playlist_slot()),
+            _ => None,
+        }
     }
 
     /// An audio init segment or segment arrived.
@@ -241,14 +237,6 @@ impl Player {
         if let RequestKind::AudioSegment(_) = kind {
             self.http_pipe
                 .transfer_completed(self.now, &mut self.http_bandwidth);
-        }
-    }
-
-    /// Marks appended audio segments the audio SourceBuffer no longer holds as not loaded.
-    pub(super) fn release_evicted_audio(&mut self) {
-        let buffered = self.snapshot.track_buffered(AUDIO_TRACK);
-        if let Some(media) = self.audio.as_mut().and_then(|l| l.media.as_mut()) {
-            media.slots.release_evicted(&media.playlist, buffered);
         }
     }
 
@@ -293,7 +281,6 @@ impl Player {
 
     /// Starts audio downloads for the forward window, nearest first, over HTTP.
     pub(super) fn schedule_audio_fetches(&mut self, position_s: f64, target_s: f64) {
-        let max_concurrent = self.config.max_concurrent_http.max(1);
         let Some(ahead_s) = self.audio_loaded_ahead_s(position_s, target_s) else {
             return;
         };
@@ -302,29 +289,7 @@ impl Player {
         };
         let window = SlotTable::window(&media.playlist, position_s, target_s);
         let thin_buffer = ahead_s < THIN_BUFFER_SEGMENTS * media.playlist.target_duration_s;
-        for index in window {
-            if self.http_media_in_flight() >= max_concurrent {
-                break;
-            }
-            let media = self.audio_media().expect("checked above");
-            let init = media.playlist.segments[index]
-                .init_segment
-                .map(|i| (i, media.slots.inits[i]));
-            let segment_slot = media.slots.segments[index];
-            if let Some((init, Slot::Idle { failed_attempts })) = init {
-                self.fetch_audio(RequestKind::AudioInit(init), failed_attempts);
-                if self.http_media_in_flight() >= max_concurrent {
-                    break;
-                }
-            }
-            if let Slot::Idle { failed_attempts } = segment_slot {
-                self.fetch_audio(RequestKind::AudioSegment(index), failed_attempts);
-            }
-            // As for the video: while little is loaded ahead, one segment at a time.
-            if thin_buffer && self.audio_segments_in_flight() > 0 {
-                break;
-            }
-        }
+        self.schedule_http_fetches(Lane::Audio, window, thin_buffer);
     }
 
     fn audio_media(&self) -> Option<&AudioMedia> {
@@ -333,47 +298,6 @@ impl Player {
 
     fn audio_media_mut(&mut self) -> Option<&mut AudioMedia> {
         self.audio.as_mut()?.media.as_mut()
-    }
-
-    fn audio_segments_in_flight(&self) -> usize {
-        self.requests
-            .values()
-            .filter(|r| matches!(r.kind, RequestKind::AudioSegment(_)))
-            .count()
-    }
-
-    fn fetch_audio(&mut self, kind: RequestKind, failed_attempts: u32) {
-        let media = self.audio_media().expect("only called with audio media");
-        let (url, range, purpose) = match kind {
-            RequestKind::AudioInit(i) => {
-                let init = &media.playlist.init_segments[i];
-                (init.uri.clone(), init.byte_range, FetchPurpose::InitSegment)
-            }
-            RequestKind::AudioSegment(i) => {
-                let segment = &media.playlist.segments[i];
-                (
-                    segment.uri.clone(),
-                    segment.byte_range,
-                    FetchPurpose::MediaSegment,
-                )
-            }
-            _ => unreachable!("audio media requests only"),
-        };
-        let request = self.new_request(kind, range);
-        if let Some((slot, _)) = self.audio_slot_of_kind(kind) {
-            *slot = Slot::Fetching {
-                request,
-                failed_attempts,
-            };
-        }
-        self.outputs.push_back(Output::Fetch(FetchOrder {
-            request,
-            url,
-            range,
-            purpose,
-            want_text: false,
-            append_to_stored: false,
-        }));
     }
 
     /// Whether an audio append is under way.
@@ -446,25 +370,6 @@ impl Player {
     /// The audio slot naming `request`, if any.
     pub(super) fn audio_slot_of_request(&mut self, request: RequestId) -> Option<&mut Slot> {
         self.audio_media_mut()?.slots.find_request(request)
-    }
-
-    /// After a QuotaExceededError: audio segments that end by `evict_end_s` will be evicted.
-    /// Returns whether the audio SourceBuffer needs an eviction.
-    pub(super) fn release_audio_before(&mut self, evict_end_s: f64) -> bool {
-        let Some(media) = self.audio_media_mut() else {
-            return false;
-        };
-        for (slot, segment) in media
-            .slots
-            .segments
-            .iter_mut()
-            .zip(&media.playlist.segments)
-        {
-            if *slot == Slot::Appended && segment.start_s + segment.duration_s <= evict_end_s {
-                *slot = Slot::NEW;
-            }
-        }
-        true
     }
 
     /// Whether the audio (if separate) is appended from `position_s` to the end.

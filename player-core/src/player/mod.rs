@@ -7,6 +7,7 @@
 
 mod audio;
 mod io;
+mod lane;
 mod levels;
 mod live;
 mod media;
@@ -30,6 +31,7 @@ use crate::schedule::{
     Slot, SlotTable,
 };
 use crate::time::{Duration, Instant};
+use lane::{Lane, MediaItem};
 
 /// How often the core wants to look at the media element when nothing else happens.
 const TICK: Duration = Duration::from_millis(250);
@@ -460,14 +462,6 @@ impl Player {
         self.requests.values().filter(|r| r.kind.is_media()).count()
     }
 
-    /// HTTP requests for media segments under way.
-    fn http_segments_in_flight(&self) -> usize {
-        self.requests
-            .values()
-            .filter(|r| matches!(r.kind, RequestKind::Segment(_)))
-            .count()
-    }
-
     fn on_response(&mut self, request: RequestId, status: u16, range_start: Option<u64>) {
         let stall = self.config.stall_timeout();
         let Some(in_flight) = self.requests.get_mut(&request) else {
@@ -529,11 +523,10 @@ impl Player {
             RequestKind::AudioInit(_) | RequestKind::AudioSegment(_) => {
                 self.on_audio_media_done(request, in_flight.kind)
             }
-            RequestKind::Init(_) => {
-                let Some(stream) = self.stream.as_mut() else {
-                    return;
-                };
-                *media_slot(&mut stream.slots, in_flight.kind) = Slot::Fetched { request };
+            RequestKind::Init(index) => {
+                if let Some(media) = self.lane_media_mut(Lane::Video) {
+                    *media.slot(MediaItem::Init(index)) = Slot::Fetched { request };
+                }
             }
             RequestKind::Segment(index) => {
                 let Some(stream) = self.stream.as_ref() else {
@@ -660,30 +653,21 @@ impl Player {
         }
         let now = self.now;
         let retry = self.config.retry.clone();
-        let (slot, what) = match (kind, self.stream.as_mut(), self.playlist_load.as_mut()) {
-            (kind, _, _) if kind.is_audio() => match self.audio_slot_of_kind(kind) {
+        let (slot, what) = match (kind, self.playlist_load.as_mut()) {
+            (kind, _) if kind.is_audio() => match self.audio_slot_of_kind(kind) {
                 Some(found) => found,
                 None => return,
             },
-            (RequestKind::Playlist, _, Some(load)) => {
+            (RequestKind::Playlist, Some(load)) => {
                 (&mut load.slot, format!("playlist {}", load.url))
             }
-            (RequestKind::Init(i), Some(stream), _) => {
-                let url = &stream.playlist.init_segments[i].uri;
-                (&mut stream.slots.inits[i], format!("init segment {url}"))
-            }
-            (RequestKind::Segment(i), Some(stream), _) => {
-                let segment = &stream.playlist.segments[i];
-                let range = segment
-                    .byte_range
-                    .map(|r| format!(" ({})", r.to_http_range()))
-                    .unwrap_or_default();
-                (
-                    &mut stream.slots.segments[i],
-                    format!("segment {i} {}{range}", segment.uri),
-                )
-            }
-            _ => return,
+            (kind, _) => match Lane::of_request(kind) {
+                Some((lane, item)) => match self.lane_media_mut(lane) {
+                    Some(media) => media.slot_and_name(item),
+                    None => return,
+                },
+                None => return,
+            },
         };
         if let Some(tries) = slot.fail_attempt(now, &retry, failure) {
             let kind = match kind {
@@ -782,22 +766,13 @@ impl Player {
         if !worth_evicting || evicting {
             return false;
         }
-        for (slot, segment) in stream
-            .slots
-            .segments
-            .iter_mut()
-            .zip(&stream.playlist.segments)
-        {
-            if *slot == Slot::Appended && segment.start_s + segment.duration_s <= evict_end {
-                *slot = Slot::NEW;
+        let mut tracks = Vec::new();
+        for lane in [Lane::Video, Lane::Audio] {
+            if let Some(media) = self.lane_media_mut(lane) {
+                media.slots.release_ending_by(media.playlist, evict_end);
+                tracks.push(lane.track());
             }
         }
-        let audio = self.release_audio_before(evict_end);
-        let tracks = if audio {
-            vec![MAIN_TRACK, audio::AUDIO_TRACK]
-        } else {
-            vec![MAIN_TRACK]
-        };
         for track in tracks {
             self.evictions_pending += 1;
             self.outputs.push_back(Output::Evict {
@@ -995,18 +970,15 @@ impl Player {
         let release = self.source_buffers_created && self.snapshot_is_fresh;
         self.snapshot_is_fresh = false;
         if release {
-            self.release_evicted_audio();
+            self.release_evicted(Lane::Audio);
         }
         self.prune_audio_fetches(position_s, target_s);
+        if release {
+            self.release_evicted(Lane::Video);
+        }
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        if release {
-            // Each lane reads its own SourceBuffer: the element's ranges end where the
-            // lagging track ends, which is no eviction of the other.
-            let buffered = self.snapshot.track_buffered(MAIN_TRACK);
-            stream.slots.release_evicted(&stream.playlist, buffered);
-        }
         let window = SlotTable::window(&stream.playlist, position_s, target_s);
         // Live segments that left the server's window cannot be fetched any more.
         let window = window.start.max(first_fetchable)..window.end;
@@ -1064,7 +1036,7 @@ impl Player {
         if self.swarm_active() {
             self.schedule_with_peers(window, position_s, thin_buffer);
         } else {
-            self.schedule_http_fetches(window, thin_buffer);
+            self.schedule_http_fetches(Lane::Video, window, thin_buffer);
         }
         let audio_target_s = self.video_requested_ahead_s(position_s, video_first);
         self.schedule_audio_fetches(position_s, audio_target_s.min(target_s));
@@ -1079,97 +1051,12 @@ impl Player {
         })
     }
 
-    /// Starts HTTP downloads of the video for the window, nearest first.
-    fn schedule_http_fetches(&mut self, window: std::ops::Range<usize>, thin_buffer: bool) {
-        let max_concurrent = self.config.max_concurrent_http.max(1);
-        for index in window {
-            if self.http_media_in_flight() >= max_concurrent {
-                break;
-            }
-            let stream = self.stream.as_ref().expect("checked above");
-            let segment = &stream.playlist.segments[index];
-            let segment_slot = stream.slots.segments[index];
-            if let Some(init) = segment.init_segment {
-                if let Slot::Idle { failed_attempts } = stream.slots.inits[init] {
-                    // The init and the segment at the playhead go out together: startup
-                    // needs both.
-                    self.fetch_media(RequestKind::Init(init), failed_attempts);
-                    if self.http_media_in_flight() >= max_concurrent {
-                        break;
-                    }
-                }
-            }
-            if let Slot::Idle { failed_attempts } = segment_slot {
-                self.fetch_media(RequestKind::Segment(index), failed_attempts);
-            }
-            // While the buffer ahead is thin, segments go one at a time in playback order:
-            // parallel downloads share the connection and delay the one needed next.
-            if thin_buffer && self.http_segments_in_flight() > 0 {
-                break;
-            }
-        }
-    }
-
     /// Seconds ahead of the playhead to keep loaded.
     fn forward_target_s(&self) -> f64 {
         self.forward_target_cap_s
             .map_or(self.config.forward_buffer_target_s, |cap| {
                 cap.min(self.config.forward_buffer_target_s)
             })
-    }
-
-    fn fetch_media(&mut self, kind: RequestKind, failed_attempts: u32) {
-        let stream = self.stream.as_ref().expect("only called with a stream");
-        let (url, range, purpose) = match kind {
-            RequestKind::Init(i) => {
-                let init = &stream.playlist.init_segments[i];
-                (init.uri.clone(), init.byte_range, FetchPurpose::InitSegment)
-            }
-            RequestKind::Segment(i) => {
-                let segment = &stream.playlist.segments[i];
-                (
-                    segment.uri.clone(),
-                    segment.byte_range,
-                    FetchPurpose::MediaSegment,
-                )
-            }
-            RequestKind::Playlist
-            | RequestKind::LiveReload
-            | RequestKind::AudioPlaylist
-            | RequestKind::AudioInit(_)
-            | RequestKind::AudioSegment(_)
-            | RequestKind::IntegrityFile
-            | RequestKind::IntegrityRefetch => {
-                unreachable!("playlists are loaded elsewhere, audio by audio.rs")
-            }
-        };
-        let mirror = match kind {
-            RequestKind::Segment(i) => self.choose_mirror(i),
-            _ => None,
-        };
-        let request = self.new_request(kind, range);
-        let url = match mirror {
-            Some((mirror, mirror_url)) => {
-                if let Some(in_flight) = self.requests.get_mut(&request) {
-                    in_flight.mirror = Some(mirror);
-                }
-                mirror_url
-            }
-            None => url,
-        };
-        let stream = self.stream.as_mut().expect("only called with a stream");
-        *media_slot(&mut stream.slots, kind) = Slot::Fetching {
-            request,
-            failed_attempts,
-        };
-        self.outputs.push_back(Output::Fetch(FetchOrder {
-            request,
-            url,
-            range,
-            purpose,
-            want_text: false,
-            append_to_stored: false,
-        }));
     }
 
     /// Hands fetched media to the SourceBuffer, each segment after its init segment.
@@ -1340,23 +1227,6 @@ fn order_init_append(
         }
         Slot::Appending { .. } | Slot::Appended => true,
         _ => false,
-    }
-}
-
-/// The slot a segment or init segment request belongs to.
-fn media_slot(slots: &mut SlotTable, kind: RequestKind) -> &mut Slot {
-    match kind {
-        RequestKind::Init(index) => &mut slots.inits[index],
-        RequestKind::Segment(index) => &mut slots.segments[index],
-        RequestKind::Playlist
-        | RequestKind::LiveReload
-        | RequestKind::AudioPlaylist
-        | RequestKind::AudioInit(_)
-        | RequestKind::AudioSegment(_)
-        | RequestKind::IntegrityFile
-        | RequestKind::IntegrityRefetch => {
-            unreachable!("playlists have no media slot; audio slots are in audio.rs")
-        }
     }
 }
 

@@ -190,6 +190,16 @@ impl SlotTable {
         released
     }
 
+    /// Marks the appended segments that end by `end_s` as idle again: an eviction up to
+    /// `end_s` is about to remove them.
+    pub fn release_ending_by(&mut self, playlist: &MediaPlaylist, end_s: f64) {
+        for (slot, segment) in self.segments.iter_mut().zip(&playlist.segments) {
+            if *slot == Slot::Appended && segment.start_s + segment.duration_s <= end_s {
+                *slot = Slot::NEW;
+            }
+        }
+    }
+
     /// Marks the segments that end by `until_s` and whose time the media element already
     /// holds (from another level) as appended, so a level switch does not fetch them again.
     pub fn adopt_buffered(

@@ -1,0 +1,259 @@
+//! The lanes: one per SourceBuffer, each a media playlist with the state of its segments
+//! ([`SlotTable`]) feeding one [`TrackId`]. The video lane is the level being played
+//! ([`super::Stream`], on `MAIN_TRACK`); the audio lane is the separate audio rendition
+//! (audio.rs, on `AUDIO_TRACK`) when the variant has one.
+//!
+//! What both lanes do the same way lives here once: naming their requests
+//! ([`Lane::request_kind`] and back), fetching their init segments and segments over HTTP
+//! nearest first, cancelling what left the forward window, waking due retries.
+//! What only the video lane does (P2P, integrity checks, mirrors, levels, live) is layered on
+//! top in mod.rs and its modules.
+
+use std::ops::Range;
+
+use super::{
+    audio::{AudioLane, AUDIO_TRACK},
+    FetchOrder, FetchPurpose, Output, Player, RequestKind, Stream, TrackId, MAIN_TRACK,
+};
+use crate::hls::MediaPlaylist;
+use crate::schedule::{Slot, SlotTable};
+
+/// Which lane: the video (the level being played) or the separate audio rendition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Lane {
+    Video,
+    Audio,
+}
+
+/// A piece of a lane's media: an init segment or a segment, by index in its playlist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum MediaItem {
+    Init(usize),
+    Segment(usize),
+}
+
+impl Lane {
+    /// The SourceBuffer the lane feeds.
+    pub(super) fn track(self) -> TrackId {
+        match self {
+            Lane::Video => MAIN_TRACK,
+            Lane::Audio => AUDIO_TRACK,
+        }
+    }
+
+    /// The request that fetches `item` of this lane.
+    pub(super) fn request_kind(self, item: MediaItem) -> RequestKind {
+        match (self, item) {
+            (Lane::Video, MediaItem::Init(i)) => RequestKind::Init(i),
+            (Lane::Video, MediaItem::Segment(i)) => RequestKind::Segment(i),
+            (Lane::Audio, MediaItem::Init(i)) => RequestKind::AudioInit(i),
+            (Lane::Audio, MediaItem::Segment(i)) => RequestKind::AudioSegment(i),
+        }
+    }
+
+    /// The lane and the piece of media a request fetches; `None` for playlists.
+    pub(super) fn of_request(kind: RequestKind) -> Option<(Lane, MediaItem)> {
+        match kind {
+            RequestKind::Init(i) => Some((Lane::Video, MediaItem::Init(i))),
+            RequestKind::Segment(i) => Some((Lane::Video, MediaItem::Segment(i))),
+            RequestKind::AudioInit(i) => Some((Lane::Audio, MediaItem::Init(i))),
+            RequestKind::AudioSegment(i) => Some((Lane::Audio, MediaItem::Segment(i))),
+            RequestKind::Playlist
+            | RequestKind::LiveReload
+            | RequestKind::AudioPlaylist
+            | RequestKind::IntegrityFile
+            | RequestKind::IntegrityRefetch => None,
+        }
+    }
+
+    /// What error messages call the lane's media ("segment 3 …", "audio segment 3 …").
+    fn name_prefix(self) -> &'static str {
+        match self {
+            Lane::Video => "",
+            Lane::Audio => "audio ",
+        }
+    }
+
+    /// The lane's playlist and slots, borrowed from the player's fields so that the caller
+    /// may use its other fields meanwhile. `None` while the lane has no media playlist.
+    pub(super) fn media_mut<'a>(
+        self,
+        stream: &'a mut Option<Stream>,
+        audio: &'a mut Option<AudioLane>,
+    ) -> Option<LaneMediaMut<'a>> {
+        let (playlist, slots) = match self {
+            Lane::Video => stream.as_mut().map(|s| (&s.playlist, &mut s.slots))?,
+            Lane::Audio => audio.as_mut()?.media_mut()?,
+        };
+        Some(LaneMediaMut {
+            lane: self,
+            playlist,
+            slots,
+        })
+    }
+}
+
+/// A lane's media playlist and the state of its segments, to change.
+pub(super) struct LaneMediaMut<'a> {
+    lane: Lane,
+    pub(super) playlist: &'a MediaPlaylist,
+    pub(super) slots: &'a mut SlotTable,
+}
+
+impl<'a> LaneMediaMut<'a> {
+    /// The slot of `item`.
+    pub(super) fn slot(self, item: MediaItem) -> &'a mut Slot {
+        match item {
+            MediaItem::Init(i) => &mut self.slots.inits[i],
+            MediaItem::Segment(i) => &mut self.slots.segments[i],
+        }
+    }
+
+    /// The slot of `item`, and what to call it in an error.
+    pub(super) fn slot_and_name(self, item: MediaItem) -> (&'a mut Slot, String) {
+        let prefix = self.lane.name_prefix();
+        let name = match item {
+            MediaItem::Init(i) => {
+                let url = &self.playlist.init_segments[i].uri;
+                format!("{prefix}init segment {url}")
+            }
+            MediaItem::Segment(i) => {
+                let segment = &self.playlist.segments[i];
+                let range = segment
+                    .byte_range
+                    .map(|r| format!(" ({})", r.to_http_range()))
+                    .unwrap_or_default();
+                format!("{prefix}segment {i} {}{range}", segment.uri)
+            }
+        };
+        (self.slot(item), name)
+    }
+}
+
+impl Player {
+    /// The lane's playlist and slots; see [`Lane::media_mut`].
+    pub(super) fn lane_media_mut(&mut self, lane: Lane) -> Option<LaneMediaMut<'_>> {
+        lane.media_mut(&mut self.stream, &mut self.audio)
+    }
+
+    /// The lane's media playlist, if loaded.
+    fn lane_playlist(&self, lane: Lane) -> Option<&MediaPlaylist> {
+        match lane {
+            Lane::Video => self.stream.as_ref().map(|s| &s.playlist),
+            Lane::Audio => self.audio.as_ref()?.playlist(),
+        }
+    }
+
+    /// Marks the lane's appended segments its SourceBuffer no longer holds as not loaded.
+    /// Each lane reads its own SourceBuffer: the element's ranges end where the lagging
+    /// track ends, which is no eviction of the other.
+    pub(super) fn release_evicted(&mut self, lane: Lane) {
+        let buffered = self.snapshot.track_buffered(lane.track());
+        if let Some(media) = lane.media_mut(&mut self.stream, &mut self.audio) {
+            media.slots.release_evicted(media.playlist, buffered);
+        }
+    }
+
+    /// HTTP requests for the lane's segments under way.
+    pub(super) fn segments_in_flight(&self, lane: Lane) -> usize {
+        self.requests
+            .values()
+            .filter(|r| {
+                matches!(Lane::of_request(r.kind), Some((l, MediaItem::Segment(_))) if l == lane)
+            })
+            .count()
+    }
+
+    /// Starts HTTP downloads of the lane's media for the window, nearest first, within the
+    /// concurrency limit shared by both lanes.
+    pub(super) fn schedule_http_fetches(
+        &mut self,
+        lane: Lane,
+        window: Range<usize>,
+        thin_buffer: bool,
+    ) {
+        let max_concurrent = self.config.max_concurrent_http.max(1);
+        for index in window {
+            if self.http_media_in_flight() >= max_concurrent {
+                break;
+            }
+            let Some(media) = self.lane_media_mut(lane) else {
+                return;
+            };
+            let init = media.playlist.segments[index]
+                .init_segment
+                .map(|i| (i, media.slots.inits[i]));
+            let segment_slot = media.slots.segments[index];
+            if let Some((init, Slot::Idle { failed_attempts })) = init {
+                // The init and the segment at the playhead go out together: startup needs
+                // both.
+                self.fetch_media(lane.request_kind(MediaItem::Init(init)), failed_attempts);
+                if self.http_media_in_flight() >= max_concurrent {
+                    break;
+                }
+            }
+            if let Slot::Idle { failed_attempts } = segment_slot {
+                self.fetch_media(
+                    lane.request_kind(MediaItem::Segment(index)),
+                    failed_attempts,
+                );
+            }
+            // While the buffer ahead is thin, segments go one at a time in playback order:
+            // parallel downloads share the connection and delay the one needed next.
+            if thin_buffer && self.segments_in_flight(lane) > 0 {
+                break;
+            }
+        }
+    }
+
+    /// Fetches an init segment or a segment of either lane over HTTP. A video segment may go
+    /// to a mirror (mirrors.rs); the audio always comes from the origin.
+    pub(super) fn fetch_media(&mut self, kind: RequestKind, failed_attempts: u32) {
+        let (lane, item) = Lane::of_request(kind).expect("only called for media requests");
+        let playlist = self
+            .lane_playlist(lane)
+            .expect("only called while the lane has its playlist");
+        let (url, range, purpose) = match item {
+            MediaItem::Init(i) => {
+                let init = &playlist.init_segments[i];
+                (init.uri.clone(), init.byte_range, FetchPurpose::InitSegment)
+            }
+            MediaItem::Segment(i) => {
+                let segment = &playlist.segments[i];
+                (
+                    segment.uri.clone(),
+                    segment.byte_range,
+                    FetchPurpose::MediaSegment,
+                )
+            }
+        };
+        let mirror = match (lane, item) {
+            (Lane::Video, MediaItem::Segment(i)) => self.choose_mirror(i),
+            _ => None,
+        };
+        let request = self.new_request(kind, range);
+        let url = match mirror {
+            Some((mirror, mirror_url)) => {
+                if let Some(in_flight) = self.requests.get_mut(&request) {
+                    in_flight.mirror = Some(mirror);
+                }
+                mirror_url
+            }
+            None => url,
+        };
+        if let Some(media) = self.lane_media_mut(lane) {
+            *media.slot(item) = Slot::Fetching {
+                request,
+                failed_attempts,
+            };
+        }
+        self.outputs.push_back(Output::Fetch(FetchOrder {
+            request,
+            url,
+            range,
+            purpose,
+            want_text: false,
+            append_to_stored: false,
+        }));
+    }
+}
