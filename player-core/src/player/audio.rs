@@ -254,29 +254,12 @@ impl Player {
 
     /// Cancels the audio the playhead no longer needs and wakes retries that are due.
     pub(super) fn prune_audio_fetches(&mut self, position_s: f64, target_s: f64) {
-        let now = self.now;
-        let Some(media) = self.audio.as_mut().and_then(|l| l.media.as_mut()) else {
+        let Some(media) = self.audio_media() else {
             return;
         };
         let window = SlotTable::window(&media.playlist, position_s, target_s);
-        let mut orders = Vec::new();
-        for (index, slot) in media.slots.segments.iter_mut().enumerate() {
-            let needed = window.contains(&index);
-            match *slot {
-                Slot::Fetching { request, .. } if !needed => {
-                    if self.requests.remove(&request).is_some() {
-                        orders.push(Output::CancelFetch { request });
-                    }
-                    *slot = Slot::NEW;
-                }
-                Slot::WaitingRetry { .. } if !needed => *slot = Slot::NEW,
-                _ => slot.wake_if_retry_due(now),
-            }
-        }
-        for slot in media.slots.inits.iter_mut() {
-            slot.wake_if_retry_due(now);
-        }
-        self.outputs.extend(orders);
+        // The audio is neither checked nor downloaded from peers: an HTTP cancel ends all.
+        self.prune_fetches(Lane::Audio, window);
     }
 
     /// Starts audio downloads for the forward window, nearest first, over HTTP.

@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use super::{
     audio::{AudioLane, AUDIO_TRACK},
-    FetchOrder, FetchPurpose, Output, Player, RequestKind, Stream, TrackId, MAIN_TRACK,
+    FetchOrder, FetchPurpose, Output, Player, RequestId, RequestKind, Stream, TrackId, MAIN_TRACK,
 };
 use crate::hls::MediaPlaylist;
 use crate::schedule::{Slot, SlotTable};
@@ -154,6 +154,40 @@ impl Player {
         }
     }
 
+    /// Cancels the lane's downloads of segments outside `window` (the playhead no longer needs
+    /// them), forgets their retries, and wakes the retries that are due. Returns what an HTTP
+    /// cancel does not end, for the video lane to drop.
+    pub(super) fn prune_fetches(&mut self, lane: Lane, window: Range<usize>) -> Unneeded {
+        let now = self.now;
+        let mut unneeded = Unneeded::default();
+        let Some(media) = lane.media_mut(&mut self.stream, &mut self.audio) else {
+            return unneeded;
+        };
+        for (index, slot) in media.slots.segments.iter_mut().enumerate() {
+            let needed = window.contains(&index);
+            match *slot {
+                Slot::Verifying { request } if !needed => {
+                    unneeded.checks.push(request);
+                    *slot = Slot::NEW;
+                }
+                Slot::Fetching { request, .. } if !needed => {
+                    if self.requests.remove(&request).is_some() {
+                        self.outputs.push_back(Output::CancelFetch { request });
+                    } else {
+                        unneeded.peer_downloads.push(request);
+                    }
+                    *slot = Slot::NEW;
+                }
+                Slot::WaitingRetry { .. } if !needed => *slot = Slot::NEW,
+                _ => slot.wake_if_retry_due(now),
+            }
+        }
+        for slot in media.slots.inits.iter_mut() {
+            slot.wake_if_retry_due(now);
+        }
+        unneeded
+    }
+
     /// HTTP requests for the lane's segments under way.
     pub(super) fn segments_in_flight(&self, lane: Lane) -> usize {
         self.requests
@@ -256,4 +290,14 @@ impl Player {
             append_to_stored: false,
         }));
     }
+}
+
+/// Requests of segments that left the window which an HTTP cancel does not end: the video
+/// lane's integrity checks (verify.rs) and peer downloads (p2p.rs).
+#[derive(Debug, Default)]
+pub(super) struct Unneeded {
+    /// Bodies being checked against the integrity file.
+    pub(super) checks: Vec<RequestId>,
+    /// Downloads under way with no HTTP request behind them: from peers.
+    pub(super) peer_downloads: Vec<RequestId>,
 }

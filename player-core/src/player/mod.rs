@@ -959,7 +959,6 @@ impl Player {
 
     /// Cancels what the playhead no longer needs and starts what it needs next, nearest first.
     fn schedule_fetches(&mut self, position_s: f64) {
-        let now = self.now;
         let target_s = self.forward_target_s();
         if self.evicting() {
             // The buffer is about to change (a level switch replaces the media ahead): what
@@ -976,48 +975,23 @@ impl Player {
         if release {
             self.release_evicted(Lane::Video);
         }
-        let Some(stream) = self.stream.as_mut() else {
+        let Some(stream) = self.stream.as_ref() else {
             return;
         };
         let window = SlotTable::window(&stream.playlist, position_s, target_s);
         // Live segments that left the server's window cannot be fetched any more.
         let window = window.start.max(first_fetchable)..window.end;
 
-        let mut orders = Vec::new();
-        let mut unneeded_peer_downloads = Vec::new();
-        let mut unneeded_checks = Vec::new();
-        for (index, slot) in stream.slots.segments.iter_mut().enumerate() {
-            let needed = window.contains(&index);
-            match *slot {
-                Slot::Verifying { request } if !needed => {
-                    unneeded_checks.push(request);
-                    *slot = Slot::NEW;
-                }
-                Slot::Fetching { request, .. } if !needed => {
-                    if self.requests.remove(&request).is_some() {
-                        orders.push(Output::CancelFetch { request });
-                    } else {
-                        unneeded_peer_downloads.push(request);
-                    }
-                    *slot = Slot::NEW;
-                }
-                Slot::WaitingRetry { .. } if !needed => *slot = Slot::NEW,
-                _ => slot.wake_if_retry_due(now),
-            }
-        }
-        for slot in stream.slots.inits.iter_mut() {
-            slot.wake_if_retry_due(now);
-        }
-        self.outputs.extend(orders);
-
+        let unneeded = self.prune_fetches(Lane::Video, window.clone());
+        let stream = self.stream.as_ref().expect("checked above");
         let ahead_s = stream
             .slots
             .loaded_ahead_s(&stream.playlist, position_s, window.start);
         let thin_buffer = ahead_s < THIN_BUFFER_SEGMENTS * stream.playlist.target_duration_s;
-        for request in unneeded_peer_downloads {
+        for request in unneeded.peer_downloads {
             self.cancel_peer_download(request);
         }
-        for request in unneeded_checks {
+        for request in unneeded.checks {
             self.drop_check(request);
         }
         // The audio is fetched no further ahead than the video is loaded or loading (beyond
