@@ -28,7 +28,7 @@
 //! - **Live** streams with separate audio are refused (`Unsupported`) for now: the audio
 //!   playlist would need reloads of its own and a timeline aligned with the video's.
 
-use super::lane::Lane;
+use super::lane::{self, Lane};
 use super::{
     media, ErrorKind, FetchOrder, Output, Player, RequestId, RequestKind, TrackId, TrackSpec,
     THIN_BUFFER_SEGMENTS,
@@ -297,26 +297,18 @@ impl Player {
         let Some(media) = self.audio_media_mut() else {
             return;
         };
-        let mut orders = Vec::new();
-        for index in 0..media.slots.segments.len() {
-            let Slot::Fetched { request } = media.slots.segments[index] else {
-                continue;
-            };
-            if one_only && !orders.is_empty() {
-                break;
-            }
-            let (slots, playlist) = (&mut media.slots, &media.playlist);
-            if !super::order_init_append(slots, playlist, index, AUDIO_TRACK, &mut orders) {
-                continue;
-            }
-            orders.push(Output::Append {
+        let orders = lane::order_appends(
+            &mut media.slots,
+            &media.playlist,
+            AUDIO_TRACK,
+            one_only,
+            |_, request| Output::Append {
                 track: AUDIO_TRACK,
                 request,
                 keep: false,
                 timestamp_offset_s: None,
-            });
-            media.slots.segments[index] = Slot::Appending { request };
-        }
+            },
+        );
         self.outputs.extend(orders);
     }
 

@@ -292,6 +292,63 @@ impl Player {
     }
 }
 
+/// Orders the appends of the fetched segments of a lane in playback order, each after its
+/// init segment (once), and marks them appending; only one append when `one_only`.
+/// `segment_append` makes a segment's order (the video lane adds what sequence mode and P2P
+/// need).
+pub(super) fn order_appends(
+    slots: &mut SlotTable,
+    playlist: &MediaPlaylist,
+    track: TrackId,
+    one_only: bool,
+    mut segment_append: impl FnMut(usize, RequestId) -> Output,
+) -> Vec<Output> {
+    let mut orders = Vec::new();
+    for index in 0..slots.segments.len() {
+        let Slot::Fetched { request } = slots.segments[index] else {
+            continue;
+        };
+        if one_only && !orders.is_empty() {
+            break;
+        }
+        if !order_init_append(slots, playlist, index, track, &mut orders) {
+            continue;
+        }
+        orders.push(segment_append(index, request));
+        slots.segments[index] = Slot::Appending { request };
+    }
+    orders
+}
+
+/// Orders the append of segment `index`'s init segment when it is fetched and not in the
+/// SourceBuffer yet, so that it goes in first; `false` while the init segment is not loaded
+/// (the segment must wait).
+fn order_init_append(
+    slots: &mut SlotTable,
+    playlist: &MediaPlaylist,
+    index: usize,
+    track: TrackId,
+    orders: &mut Vec<Output>,
+) -> bool {
+    let Some(init) = playlist.segments[index].init_segment else {
+        return true;
+    };
+    match slots.inits[init] {
+        Slot::Fetched { request } => {
+            orders.push(Output::Append {
+                track,
+                request,
+                keep: false,
+                timestamp_offset_s: None,
+            });
+            slots.inits[init] = Slot::Appending { request };
+            true
+        }
+        Slot::Appending { .. } | Slot::Appended => true,
+        _ => false,
+    }
+}
+
 /// Requests of segments that left the window which an HTTP cancel does not end: the video
 /// lane's integrity checks (verify.rs) and peer downloads (p2p.rs).
 #[derive(Debug, Default)]

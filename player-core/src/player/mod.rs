@@ -1055,40 +1055,35 @@ impl Player {
         {
             return;
         }
-        let mut orders = Vec::new();
-        for index in 0..stream.slots.segments.len() {
-            let Slot::Fetched { request } = stream.slots.segments[index] else {
-                continue;
-            };
-            if self.appends_one_at_a_time
-                && orders.iter().any(|o| matches!(o, Output::Append { .. }))
-            {
-                break;
-            }
-            let (slots, playlist) = (&mut stream.slots, &stream.playlist);
-            if !order_init_append(slots, playlist, index, MAIN_TRACK, &mut orders) {
-                continue;
-            }
-            // Live segments (sequence mode) go where the playlist places them, unless they
-            // continue the segment appended just before: then sequence mode puts them right
-            // after it, with no gap where a duration in the playlist is rounded.
-            let follows = index > 0 && stream.last_append == Some(index - 1);
-            let timestamp_offset_s =
-                (self.live.is_some() && !follows).then(|| stream.playlist.segments[index].start_s);
-            stream.last_append = Some(index);
-            orders.push(Output::Append {
-                track: MAIN_TRACK,
-                request,
-                keep,
-                timestamp_offset_s,
-            });
-            if keep {
-                self.kept_appends.insert(request);
-            } else {
-                self.kept_appends.remove(&request);
-            }
-            stream.slots.segments[index] = Slot::Appending { request };
-        }
+        let (live, kept_appends) = (self.live.is_some(), &mut self.kept_appends);
+        let (slots, playlist) = (&mut stream.slots, &stream.playlist);
+        let orders = lane::order_appends(
+            slots,
+            playlist,
+            MAIN_TRACK,
+            self.appends_one_at_a_time,
+            |index, request| {
+                // Live segments (sequence mode) go where the playlist places them, unless
+                // they continue the segment appended just before: then sequence mode puts
+                // them right after it, with no gap where a duration in the playlist is
+                // rounded.
+                let follows = index > 0 && stream.last_append == Some(index - 1);
+                let timestamp_offset_s =
+                    (live && !follows).then(|| playlist.segments[index].start_s);
+                stream.last_append = Some(index);
+                if keep {
+                    kept_appends.insert(request);
+                } else {
+                    kept_appends.remove(&request);
+                }
+                Output::Append {
+                    track: MAIN_TRACK,
+                    request,
+                    keep,
+                    timestamp_offset_s,
+                }
+            },
+        );
         let video_appends = orders.iter().any(|o| matches!(o, Output::Append { .. }));
         self.outputs.extend(orders);
         // After a QuotaExceededError one append at a time, whichever track it is for.
@@ -1172,35 +1167,6 @@ impl Player {
             .chain(self.integrity_timeout())
             .chain(self.next_stats_at())
             .min()
-    }
-}
-
-/// Orders the append of segment `index`'s init segment when it is fetched and not in the
-/// SourceBuffer yet, so that it goes in first; `false` while the init segment is not loaded
-/// (the segment must wait).
-fn order_init_append(
-    slots: &mut SlotTable,
-    playlist: &MediaPlaylist,
-    index: usize,
-    track: TrackId,
-    orders: &mut Vec<Output>,
-) -> bool {
-    let Some(init) = playlist.segments[index].init_segment else {
-        return true;
-    };
-    match slots.inits[init] {
-        Slot::Fetched { request } => {
-            orders.push(Output::Append {
-                track,
-                request,
-                keep: false,
-                timestamp_offset_s: None,
-            });
-            slots.inits[init] = Slot::Appending { request };
-            true
-        }
-        Slot::Appending { .. } | Slot::Appended => true,
-        _ => false,
     }
 }
 
