@@ -98,9 +98,9 @@ impl AudioLane {
         })
     }
 
-    /// The rendition's media playlist, once loaded.
-    pub(super) fn playlist(&self) -> Option<&MediaPlaylist> {
-        self.media.as_ref().map(|m| &m.playlist)
+    /// The rendition's media playlist and its slots, once loaded.
+    pub(super) fn media(&self) -> Option<(&MediaPlaylist, &SlotTable)> {
+        self.media.as_ref().map(|m| (&m.playlist, &m.slots))
     }
 
     /// The rendition's media playlist and its slots, once loaded.
@@ -332,16 +332,6 @@ impl Player {
             .map_or_else(Vec::new, |media| media.slots.forget_buffer())
     }
 
-    /// Whether `request` is the append of an audio init segment (`true`) or segment, and its
-    /// index.
-    pub(super) fn audio_append_of(&self, request: RequestId) -> Option<(bool, usize)> {
-        let media = self.audio_media()?;
-        let appending = Slot::Appending { request };
-        let init = media.slots.inits.iter().position(|s| *s == appending);
-        let segment = media.slots.segments.iter().position(|s| *s == appending);
-        init.map(|i| (true, i)).or(segment.map(|i| (false, i)))
-    }
-
     /// The audio slot naming `request`, if any.
     pub(super) fn audio_slot_of_request(&mut self, request: RequestId) -> Option<&mut Slot> {
         self.audio_media_mut()?.slots.find_request(request)
@@ -349,49 +339,29 @@ impl Player {
 
     /// Whether the audio (if separate) is appended from `position_s` to the end.
     pub(super) fn audio_complete(&self, position_s: f64) -> bool {
-        let Some(lane) = self.audio.as_ref() else {
+        if self.audio.is_none() {
             return true;
-        };
-        let Some(media) = lane.media.as_ref() else {
-            return false;
-        };
-        let Some(first) = media.playlist.segment_index_at(position_s) else {
-            return false;
-        };
-        media.playlist.ended
-            && media.slots.segments[first..]
-                .iter()
-                .all(|s| *s == Slot::Appended)
+        }
+        self.lane_media(Lane::Audio)
+            .is_some_and(|media| media.appended_to_end(position_s) == Some(true))
     }
 
     /// Whether the audio (if separate) at `position_s` is appended.
     pub(super) fn audio_appended_at(&self, position_s: f64) -> bool {
-        let Some(lane) = self.audio.as_ref() else {
+        if self.audio.is_none() {
             return true;
-        };
-        lane.media.as_ref().is_some_and(|media| {
-            media
-                .playlist
-                .segment_index_at(position_s)
-                .is_some_and(|i| media.slots.segments[i] == Slot::Appended)
-        })
+        }
+        self.lane_media(Lane::Audio)
+            .is_some_and(|media| media.appended_at(position_s))
     }
 
     /// The earliest retry the audio lane waits for.
     pub(super) fn audio_retry_at(&self) -> Option<Instant> {
         let lane = self.audio.as_ref()?;
-        let retry_at = |slot: &Slot| match *slot {
-            Slot::WaitingRetry { at, .. } => Some(at),
-            _ => None,
-        };
-        let slots = lane
-            .media
-            .iter()
-            .flat_map(|m| m.slots.segments.iter().chain(&m.slots.inits));
-        std::iter::once(&lane.load)
-            .chain(slots)
-            .filter_map(retry_at)
-            .min()
+        let segments = self
+            .lane_media(Lane::Audio)
+            .and_then(|media| media.slots.earliest_retry());
+        lane.load.retry_at().into_iter().chain(segments).min()
     }
 }
 

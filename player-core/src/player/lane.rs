@@ -93,6 +93,42 @@ impl Lane {
     }
 }
 
+/// A lane's media playlist and the state of its segments.
+pub(super) struct LaneMedia<'a> {
+    pub(super) playlist: &'a MediaPlaylist,
+    pub(super) slots: &'a SlotTable,
+}
+
+impl LaneMedia<'_> {
+    /// Whether the segment at `position_s` is appended.
+    pub(super) fn appended_at(&self, position_s: f64) -> bool {
+        self.playlist
+            .segment_index_at(position_s)
+            .is_some_and(|i| self.slots.segments[i] == Slot::Appended)
+    }
+
+    /// Whether the playlist is complete and every segment from `position_s` to its end is
+    /// appended; `None` when `position_s` is outside the playlist.
+    pub(super) fn appended_to_end(&self, position_s: f64) -> Option<bool> {
+        let first = self.playlist.segment_index_at(position_s)?;
+        Some(
+            self.playlist.ended
+                && self.slots.segments[first..]
+                    .iter()
+                    .all(|s| *s == Slot::Appended),
+        )
+    }
+
+    /// The init segment or segment whose append `request` is.
+    pub(super) fn appending(&self, request: RequestId) -> Option<MediaItem> {
+        let appending = Slot::Appending { request };
+        let init = self.slots.inits.iter().position(|s| *s == appending);
+        let segment = self.slots.segments.iter().position(|s| *s == appending);
+        init.map(MediaItem::Init)
+            .or(segment.map(MediaItem::Segment))
+    }
+}
+
 /// A lane's media playlist and the state of its segments, to change.
 pub(super) struct LaneMediaMut<'a> {
     lane: Lane,
@@ -136,12 +172,13 @@ impl Player {
         lane.media_mut(&mut self.stream, &mut self.audio)
     }
 
-    /// The lane's media playlist, if loaded.
-    fn lane_playlist(&self, lane: Lane) -> Option<&MediaPlaylist> {
-        match lane {
-            Lane::Video => self.stream.as_ref().map(|s| &s.playlist),
-            Lane::Audio => self.audio.as_ref()?.playlist(),
-        }
+    /// The lane's playlist and slots, once its media playlist is loaded.
+    pub(super) fn lane_media(&self, lane: Lane) -> Option<LaneMedia<'_>> {
+        let (playlist, slots) = match lane {
+            Lane::Video => self.stream.as_ref().map(|s| (&s.playlist, &s.slots))?,
+            Lane::Audio => self.audio.as_ref()?.media()?,
+        };
+        Some(LaneMedia { playlist, slots })
     }
 
     /// Marks the lane's appended segments its SourceBuffer no longer holds as not loaded.
@@ -245,8 +282,9 @@ impl Player {
     pub(super) fn fetch_media(&mut self, kind: RequestKind, failed_attempts: u32) {
         let (lane, item) = Lane::of_request(kind).expect("only called for media requests");
         let playlist = self
-            .lane_playlist(lane)
-            .expect("only called while the lane has its playlist");
+            .lane_media(lane)
+            .expect("only called while the lane has its playlist")
+            .playlist;
         let (url, range, purpose) = match item {
             MediaItem::Init(i) => {
                 let init = &playlist.init_segments[i];

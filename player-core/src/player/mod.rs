@@ -352,19 +352,17 @@ impl Player {
         if self.on_audio_append_done(request) {
             return;
         }
+        let appended = self
+            .lane_media(Lane::Video)
+            .and_then(|video| video.appending(request));
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        let segment = stream
-            .slots
-            .segments
-            .iter()
-            .position(|slot| matches!(*slot, Slot::Appending { request: r } if r == request));
-        let init = stream
-            .slots
-            .inits
-            .iter()
-            .position(|slot| matches!(*slot, Slot::Appending { request: r } if r == request));
+        let (init, segment) = match appended {
+            Some(MediaItem::Init(i)) => (Some(i), None),
+            Some(MediaItem::Segment(i)) => (None, Some(i)),
+            None => (None, None),
+        };
         let level = stream.level;
         let Some(slot) = stream.slots.find_request(request) else {
             return;
@@ -1096,13 +1094,10 @@ impl Player {
     /// where the media around it is already appended (a hole that a pending append will fill
     /// is not a hole).
     fn jump_gap(&mut self, position_s: f64) {
-        let Some(stream) = self.stream.as_ref() else {
+        let Some(video) = self.lane_media(Lane::Video) else {
             return;
         };
-        let Some(index) = stream.playlist.segment_index_at(position_s) else {
-            return;
-        };
-        if stream.slots.segments[index] != Slot::Appended
+        if !video.appended_at(position_s)
             || !self.audio_appended_at(position_s)
             || self.pending_start_s.is_some()
         {
@@ -1119,18 +1114,14 @@ impl Player {
     }
 
     fn signal_end_of_stream(&mut self, position_s: f64) {
-        let Some(stream) = self.stream.as_ref() else {
+        let Some(video) = self.lane_media(Lane::Video) else {
             return;
         };
-        let Some(first) = stream.playlist.segment_index_at(position_s) else {
+        let Some(video_complete) = video.appended_to_end(position_s) else {
             return;
         };
         // With separate audio, both tracks must hold everything to the end.
-        let complete = stream.playlist.ended
-            && stream.slots.segments[first..]
-                .iter()
-                .all(|s| *s == Slot::Appended)
-            && self.audio_complete(position_s);
+        let complete = video_complete && self.audio_complete(position_s);
         if complete && !self.end_of_stream_sent {
             self.end_of_stream_sent = true;
             self.outputs.push_back(Output::EndOfStream);
@@ -1145,16 +1136,8 @@ impl Player {
             return None;
         }
         let deadlines = self.requests.values().map(|r| r.deadline);
-        let retry_at = |slot: &Slot| match *slot {
-            Slot::WaitingRetry { at, .. } => Some(at),
-            _ => None,
-        };
-        let playlist_retry = self.playlist_load.as_ref().and_then(|l| retry_at(&l.slot));
-        let slot_retries = self
-            .stream
-            .iter()
-            .flat_map(|s| s.slots.segments.iter().chain(&s.slots.inits))
-            .filter_map(retry_at);
+        let playlist_retry = self.playlist_load.as_ref().and_then(|l| l.slot.retry_at());
+        let slot_retries = self.stream.as_ref().and_then(|s| s.slots.earliest_retry());
         let tick = self.stream.as_ref().map(|_| self.now + TICK);
         deadlines
             .chain(playlist_retry)

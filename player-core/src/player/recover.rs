@@ -28,6 +28,7 @@ use std::collections::BTreeSet;
 
 use super::audio::AUDIO_TRACK;
 use super::io::{ErrorKind, Event, Output, RecoveryReason};
+use super::lane::{Lane, MediaItem};
 use super::{Player, RequestId, RequestKind, Slot, TrackId, MAIN_TRACK};
 
 /// Recoveries allowed per `Load` before an element failure is fatal.
@@ -148,16 +149,22 @@ impl Player {
 
     /// Which piece of media the append of `request` is.
     fn refused_piece(&self, request: RequestId) -> Option<RefusedPiece> {
-        if let Some((init, index)) = self.audio_append_of(request) {
-            return Some((AUDIO_TRACK, 0, init, index as u64));
+        let audio = self
+            .lane_media(Lane::Audio)
+            .and_then(|a| a.appending(request));
+        if let Some(item) = audio {
+            return Some(match item {
+                MediaItem::Init(index) => (AUDIO_TRACK, 0, true, index as u64),
+                MediaItem::Segment(index) => (AUDIO_TRACK, 0, false, index as u64),
+            });
         }
         let stream = self.stream.as_ref()?;
-        let appending = Slot::Appending { request };
-        if let Some(index) = stream.slots.inits.iter().position(|s| *s == appending) {
-            return Some((MAIN_TRACK, stream.level, true, index as u64));
-        }
-        let index = stream.slots.segments.iter().position(|s| *s == appending)?;
-        Some((MAIN_TRACK, stream.level, false, stream.segment_id(index)))
+        Some(match self.lane_media(Lane::Video)?.appending(request)? {
+            MediaItem::Init(index) => (MAIN_TRACK, stream.level, true, index as u64),
+            MediaItem::Segment(index) => {
+                (MAIN_TRACK, stream.level, false, stream.segment_id(index))
+            }
+        })
     }
 
     /// Orders a new MediaSource and forgets everything that assumed the old SourceBuffers.

@@ -64,6 +64,14 @@ impl Slot {
         }
     }
 
+    /// When the retry this slot waits for is due, if it waits for one.
+    pub fn retry_at(&self) -> Option<Instant> {
+        match *self {
+            Slot::WaitingRetry { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
     /// A retry whose wait is over becomes idle again, keeping its count of failures.
     pub fn wake_if_retry_due(&mut self, now: Instant) {
         if let Slot::WaitingRetry {
@@ -169,6 +177,15 @@ impl SlotTable {
             .position(|s| s.start_s >= horizon)
             .map_or(playlist.segments.len(), |n| first + n);
         first..end.max(first + 1)
+    }
+
+    /// The earliest retry a segment or init segment waits for.
+    pub fn earliest_retry(&self) -> Option<Instant> {
+        self.segments
+            .iter()
+            .chain(&self.inits)
+            .filter_map(Slot::retry_at)
+            .min()
     }
 
     /// Marks appended segments that the media element no longer holds as idle again, so they
