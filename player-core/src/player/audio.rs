@@ -11,7 +11,9 @@
 //!   the video's; AAC-LC is assumed when no audio codec is listed.
 //! - **Fetching**: the init segment and the segments over HTTP, for the same forward window
 //!   (by time) as the video, with the same retry policy and within the same concurrency
-//!   limit. The audio goes first whenever it is loaded no further ahead than the video, and
+//!   limit: the audio is a lane like the video (lane.rs), fetched, cancelled, released after
+//!   evictions and appended by the same code; this module adds what is the audio's own (the
+//!   rendition's choice and playlist, its codecs, its pace beside the video). The audio goes first whenever it is loaded no further ahead than the video, and
 //!   it is never fetched beyond the video segments loaded or being loaded (the segment at the
 //!   playhead aside): neither track holds the other back, and the two buffers stay within
 //!   about a segment of each other. Counted in the HTTP statistics and in the origin's

@@ -2,6 +2,11 @@
 //! forward buffer, appends them in order, retries failures, re-creates the media element when
 //! an append or decode error killed it (recover.rs), and reports what it does.
 //!
+//! Each SourceBuffer is fed by a lane (lane.rs): the video lane is the level being played
+//! (`Stream`), the audio lane the separate audio rendition (audio.rs). Both fetch, cancel,
+//! release and append through the same lane code; this module adds on top what only the
+//! video has (levels, live, P2P, integrity checks, mirrors).
+//!
 //! Drive it with [`Player::handle_input`] and drain [`Player::poll_output`] until it returns
 //! [`Output::Timeout`].
 
