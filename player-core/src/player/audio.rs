@@ -230,18 +230,6 @@ impl Player {
         }
     }
 
-    /// An audio init segment or segment arrived.
-    pub(super) fn on_audio_media_done(&mut self, request: RequestId, kind: RequestKind) {
-        let Some((slot, _)) = self.audio_slot_of_kind(kind) else {
-            return;
-        };
-        *slot = Slot::Fetched { request };
-        if let RequestKind::AudioSegment(_) = kind {
-            self.http_pipe
-                .transfer_completed(self.now, &mut self.http_bandwidth);
-        }
-    }
-
     /// Seconds of audio loaded contiguously ahead of `position_s`; `None` without separate
     /// audio.
     pub(super) fn audio_loaded_ahead_s(&self, position_s: f64, target_s: f64) -> Option<f64> {
@@ -316,10 +304,7 @@ impl Player {
 
     /// An append finished: true if it was audio.
     pub(super) fn on_audio_append_done(&mut self, request: RequestId) -> bool {
-        let Some(slot) = self
-            .audio_media_mut()
-            .and_then(|m| m.slots.find_request(request))
-        else {
+        let Some(slot) = self.lane_slot_of_request(Lane::Audio, request) else {
             return false;
         };
         *slot = Slot::Appended;
@@ -332,11 +317,6 @@ impl Player {
     pub(super) fn forget_audio_buffer(&mut self) -> Vec<RequestId> {
         self.audio_media_mut()
             .map_or_else(Vec::new, |media| media.slots.forget_buffer())
-    }
-
-    /// The audio slot naming `request`, if any.
-    pub(super) fn audio_slot_of_request(&mut self, request: RequestId) -> Option<&mut Slot> {
-        self.audio_media_mut()?.slots.find_request(request)
     }
 
     /// Whether the audio (if separate) is appended from `position_s` to the end.

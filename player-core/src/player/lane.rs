@@ -225,6 +225,32 @@ impl Player {
         unneeded
     }
 
+    /// An init segment, or a segment that needs no check (the audio's), arrived over HTTP:
+    /// it waits for its append. The video's segments go through `receive_segment`
+    /// (verify.rs) instead.
+    pub(super) fn on_media_fetched(&mut self, request: RequestId, kind: RequestKind) {
+        let Some((lane, item)) = Lane::of_request(kind) else {
+            return;
+        };
+        let Some(media) = self.lane_media_mut(lane) else {
+            return;
+        };
+        *media.slot(item) = Slot::Fetched { request };
+        if let MediaItem::Segment(_) = item {
+            self.http_pipe
+                .transfer_completed(self.now, &mut self.http_bandwidth);
+        }
+    }
+
+    /// The lane's slot (segment or init) naming `request`, in any state.
+    pub(super) fn lane_slot_of_request(
+        &mut self,
+        lane: Lane,
+        request: RequestId,
+    ) -> Option<&mut Slot> {
+        self.lane_media_mut(lane)?.slots.find_request(request)
+    }
+
     /// HTTP requests for the lane's segments under way.
     pub(super) fn segments_in_flight(&self, lane: Lane) -> usize {
         self.requests

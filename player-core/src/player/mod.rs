@@ -523,13 +523,8 @@ impl Player {
             RequestKind::IntegrityFile | RequestKind::IntegrityRefetch => {
                 self.on_integrity_file(in_flight.kind, text.as_deref().unwrap_or_default())
             }
-            RequestKind::AudioInit(_) | RequestKind::AudioSegment(_) => {
-                self.on_audio_media_done(request, in_flight.kind)
-            }
-            RequestKind::Init(index) => {
-                if let Some(media) = self.lane_media_mut(Lane::Video) {
-                    *media.slot(MediaItem::Init(index)) = Slot::Fetched { request };
-                }
+            RequestKind::Init(_) | RequestKind::AudioInit(_) | RequestKind::AudioSegment(_) => {
+                self.on_media_fetched(request, in_flight.kind)
             }
             RequestKind::Segment(index) => {
                 let Some(stream) = self.stream.as_ref() else {
@@ -693,13 +688,10 @@ impl Player {
             // The media element is dead: re-create it, or give up (recover.rs).
             return self.on_media_refused(request, message);
         }
-        let video_slot = self
-            .stream
-            .as_mut()
-            .and_then(|s| s.slots.find_request(request));
+        let video_slot = self.lane_slot_of_request(Lane::Video, request);
         let Some(slot) = (match video_slot {
             Some(slot) => Some(slot),
-            None => self.audio_slot_of_request(request),
+            None => self.lane_slot_of_request(Lane::Audio, request),
         }) else {
             return;
         };

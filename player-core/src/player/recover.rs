@@ -65,14 +65,12 @@ impl Player {
             // Not an append under way (a stale report): nothing to recover.
             return;
         };
-        let slot = match piece.0 {
-            AUDIO_TRACK => self.audio_slot_of_request(request),
-            _ => self
-                .stream
-                .as_mut()
-                .and_then(|s| s.slots.find_request(request)),
+        let lane = if piece.0 == AUDIO_TRACK {
+            Lane::Audio
+        } else {
+            Lane::Video
         };
-        if let Some(slot) = slot {
+        if let Some(slot) = self.lane_slot_of_request(lane, request) {
             *slot = Slot::NEW;
         }
         // The host frees a body whose append failed: nothing to release.
@@ -127,16 +125,10 @@ impl Player {
         for (request, kind) in downloads {
             self.requests.remove(&request);
             self.outputs.push_back(Output::CancelFetch { request });
-            let slot = match kind {
-                RequestKind::AudioInit(_) | RequestKind::AudioSegment(_) => {
-                    self.audio_slot_of_request(request)
-                }
-                _ => self
-                    .stream
-                    .as_mut()
-                    .and_then(|s| s.slots.find_request(request)),
+            let Some((lane, _)) = Lane::of_request(kind) else {
+                continue;
             };
-            if let Some(slot) = slot {
+            if let Some(slot) = self.lane_slot_of_request(lane, request) {
                 if let Slot::Fetching {
                     failed_attempts, ..
                 } = *slot
