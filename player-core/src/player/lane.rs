@@ -4,10 +4,12 @@
 //! (audio.rs, on `AUDIO_TRACK`) when the variant has one.
 //!
 //! What both lanes do the same way lives here once: naming their requests
-//! ([`Lane::request_kind`] and back), fetching their init segments and segments over HTTP
-//! nearest first, cancelling what left the forward window, waking due retries.
-//! What only the video lane does (P2P, integrity checks, mirrors, levels, live) is layered on
-//! top in mod.rs and its modules.
+//! ([`Lane::request_kind`] and back) and their slots, fetching their init segments and
+//! segments over HTTP nearest first, cancelling what left the forward window and waking due
+//! retries, releasing what an eviction removed, ordering appends (each segment after its
+//! init segment), and telling what is appended. What only the video lane does (P2P,
+//! integrity checks, mirrors, levels, live, sequence-mode offsets) is layered on top in
+//! mod.rs and its modules; how far ahead the audio goes beside the video is audio.rs's.
 
 use std::ops::Range;
 
