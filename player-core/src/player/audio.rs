@@ -11,7 +11,9 @@
 //!   the video's; AAC-LC is assumed when no audio codec is listed.
 //! - **Fetching**: the init segment and the segments over HTTP, for the same forward window
 //!   (by time) as the video, with the same retry policy and within the same concurrency
-//!   limit. The audio goes first whenever it is loaded no further ahead than the video, and
+//!   limit: the audio is a lane like the video (lane.rs), fetched, cancelled, released after
+//!   evictions and appended by the same code; this module adds what is the audio's own (the
+//!   rendition's choice and playlist, its codecs, its pace beside the video). The audio goes first whenever it is loaded no further ahead than the video, and
 //!   it is never fetched beyond the video segments loaded or being loaded (the segment at the
 //!   playhead aside): neither track holds the other back, and the two buffers stay within
 //!   about a segment of each other. Counted in the HTTP statistics and in the origin's
@@ -28,9 +30,10 @@
 //! - **Live** streams with separate audio are refused (`Unsupported`) for now: the audio
 //!   playlist would need reloads of its own and a timeline aligned with the video's.
 
+use super::lane::{self, Lane};
 use super::{
-    media, ErrorKind, FetchOrder, FetchPurpose, Output, Player, RequestId, RequestKind, TrackId,
-    TrackSpec, THIN_BUFFER_SEGMENTS,
+    media, ErrorKind, FetchOrder, Output, Player, RequestId, RequestKind, TrackId, TrackSpec,
+    THIN_BUFFER_SEGMENTS,
 };
 use crate::hls::{parse_playlist, MediaPlaylist, Playlist, Rendition, RenditionKind, Variant};
 use crate::schedule::{Slot, SlotTable};
@@ -97,30 +100,19 @@ impl AudioLane {
         })
     }
 
-    /// The slot a request for the audio belongs to, and what to call it in an error.
-    fn slot_of_kind(&mut self, kind: RequestKind) -> Option<(&mut Slot, String)> {
-        match kind {
-            RequestKind::AudioPlaylist => {
-                Some((&mut self.load, format!("audio playlist {}", self.url)))
-            }
-            RequestKind::AudioInit(i) => {
-                let media = self.media.as_mut()?;
-                let url = &media.playlist.init_segments[i].uri;
-                let what = format!("audio init segment {url}");
-                Some((&mut media.slots.inits[i], what))
-            }
-            RequestKind::AudioSegment(i) => {
-                let media = self.media.as_mut()?;
-                let segment = &media.playlist.segments[i];
-                let range = segment
-                    .byte_range
-                    .map(|r| format!(" ({})", r.to_http_range()))
-                    .unwrap_or_default();
-                let what = format!("audio segment {i} {}{range}", segment.uri);
-                Some((&mut media.slots.segments[i], what))
-            }
-            _ => None,
-        }
+    /// The rendition's media playlist and its slots, once loaded.
+    pub(super) fn media(&self) -> Option<(&MediaPlaylist, &SlotTable)> {
+        self.media.as_ref().map(|m| (&m.playlist, &m.slots))
+    }
+
+    /// The rendition's media playlist and its slots, once loaded.
+    pub(super) fn media_mut(&mut self) -> Option<(&MediaPlaylist, &mut SlotTable)> {
+        self.media.as_mut().map(|m| (&m.playlist, &mut m.slots))
+    }
+
+    /// The slot of the audio playlist's load, and what to call it in an error.
+    fn playlist_slot(&mut self) -> (&mut Slot, String) {
+        (&mut self.load, format!("audio playlist {}", self.url))
     }
 }
 
@@ -229,26 +221,12 @@ impl Player {
 
     /// The slot an audio request belongs to, and its name for error messages.
     pub(super) fn audio_slot_of_kind(&mut self, kind: RequestKind) -> Option<(&mut Slot, String)> {
-        self.audio.as_mut()?.slot_of_kind(kind)
-    }
-
-    /// An audio init segment or segment arrived.
-    pub(super) fn on_audio_media_done(&mut self, request: RequestId, kind: RequestKind) {
-        let Some((slot, _)) = self.audio_slot_of_kind(kind) else {
-            return;
-        };
-        *slot = Slot::Fetched { request };
-        if let RequestKind::AudioSegment(_) = kind {
-            self.http_pipe
-                .transfer_completed(self.now, &mut self.http_bandwidth);
-        }
-    }
-
-    /// Marks appended audio segments the audio SourceBuffer no longer holds as not loaded.
-    pub(super) fn release_evicted_audio(&mut self) {
-        let buffered = self.snapshot.track_buffered(AUDIO_TRACK);
-        if let Some(media) = self.audio.as_mut().and_then(|l| l.media.as_mut()) {
-            media.slots.release_evicted(&media.playlist, buffered);
+        match Lane::of_request(kind) {
+            Some((Lane::Audio, item)) => {
+                Some(self.lane_media_mut(Lane::Audio)?.slot_and_name(item))
+            }
+            _ if kind == RequestKind::AudioPlaylist => Some(self.audio.as_mut()?.playlist_slot()),
+            _ => None,
         }
     }
 
@@ -266,34 +244,16 @@ impl Player {
 
     /// Cancels the audio the playhead no longer needs and wakes retries that are due.
     pub(super) fn prune_audio_fetches(&mut self, position_s: f64, target_s: f64) {
-        let now = self.now;
-        let Some(media) = self.audio.as_mut().and_then(|l| l.media.as_mut()) else {
+        let Some(media) = self.audio_media() else {
             return;
         };
         let window = SlotTable::window(&media.playlist, position_s, target_s);
-        let mut orders = Vec::new();
-        for (index, slot) in media.slots.segments.iter_mut().enumerate() {
-            let needed = window.contains(&index);
-            match *slot {
-                Slot::Fetching { request, .. } if !needed => {
-                    if self.requests.remove(&request).is_some() {
-                        orders.push(Output::CancelFetch { request });
-                    }
-                    *slot = Slot::NEW;
-                }
-                Slot::WaitingRetry { .. } if !needed => *slot = Slot::NEW,
-                _ => slot.wake_if_retry_due(now),
-            }
-        }
-        for slot in media.slots.inits.iter_mut() {
-            slot.wake_if_retry_due(now);
-        }
-        self.outputs.extend(orders);
+        // The audio is neither checked nor downloaded from peers: an HTTP cancel ends all.
+        self.prune_fetches(Lane::Audio, window);
     }
 
     /// Starts audio downloads for the forward window, nearest first, over HTTP.
     pub(super) fn schedule_audio_fetches(&mut self, position_s: f64, target_s: f64) {
-        let max_concurrent = self.config.max_concurrent_http.max(1);
         let Some(ahead_s) = self.audio_loaded_ahead_s(position_s, target_s) else {
             return;
         };
@@ -302,29 +262,7 @@ impl Player {
         };
         let window = SlotTable::window(&media.playlist, position_s, target_s);
         let thin_buffer = ahead_s < THIN_BUFFER_SEGMENTS * media.playlist.target_duration_s;
-        for index in window {
-            if self.http_media_in_flight() >= max_concurrent {
-                break;
-            }
-            let media = self.audio_media().expect("checked above");
-            let init = media.playlist.segments[index]
-                .init_segment
-                .map(|i| (i, media.slots.inits[i]));
-            let segment_slot = media.slots.segments[index];
-            if let Some((init, Slot::Idle { failed_attempts })) = init {
-                self.fetch_audio(RequestKind::AudioInit(init), failed_attempts);
-                if self.http_media_in_flight() >= max_concurrent {
-                    break;
-                }
-            }
-            if let Slot::Idle { failed_attempts } = segment_slot {
-                self.fetch_audio(RequestKind::AudioSegment(index), failed_attempts);
-            }
-            // As for the video: while little is loaded ahead, one segment at a time.
-            if thin_buffer && self.audio_segments_in_flight() > 0 {
-                break;
-            }
-        }
+        self.schedule_http_fetches(Lane::Audio, window, thin_buffer);
     }
 
     fn audio_media(&self) -> Option<&AudioMedia> {
@@ -333,47 +271,6 @@ impl Player {
 
     fn audio_media_mut(&mut self) -> Option<&mut AudioMedia> {
         self.audio.as_mut()?.media.as_mut()
-    }
-
-    fn audio_segments_in_flight(&self) -> usize {
-        self.requests
-            .values()
-            .filter(|r| matches!(r.kind, RequestKind::AudioSegment(_)))
-            .count()
-    }
-
-    fn fetch_audio(&mut self, kind: RequestKind, failed_attempts: u32) {
-        let media = self.audio_media().expect("only called with audio media");
-        let (url, range, purpose) = match kind {
-            RequestKind::AudioInit(i) => {
-                let init = &media.playlist.init_segments[i];
-                (init.uri.clone(), init.byte_range, FetchPurpose::InitSegment)
-            }
-            RequestKind::AudioSegment(i) => {
-                let segment = &media.playlist.segments[i];
-                (
-                    segment.uri.clone(),
-                    segment.byte_range,
-                    FetchPurpose::MediaSegment,
-                )
-            }
-            _ => unreachable!("audio media requests only"),
-        };
-        let request = self.new_request(kind, range);
-        if let Some((slot, _)) = self.audio_slot_of_kind(kind) {
-            *slot = Slot::Fetching {
-                request,
-                failed_attempts,
-            };
-        }
-        self.outputs.push_back(Output::Fetch(FetchOrder {
-            request,
-            url,
-            range,
-            purpose,
-            want_text: false,
-            append_to_stored: false,
-        }));
     }
 
     /// Whether an audio append is under way.
@@ -390,35 +287,24 @@ impl Player {
         let Some(media) = self.audio_media_mut() else {
             return;
         };
-        let mut orders = Vec::new();
-        for index in 0..media.slots.segments.len() {
-            let Slot::Fetched { request } = media.slots.segments[index] else {
-                continue;
-            };
-            if one_only && !orders.is_empty() {
-                break;
-            }
-            let (slots, playlist) = (&mut media.slots, &media.playlist);
-            if !super::order_init_append(slots, playlist, index, AUDIO_TRACK, &mut orders) {
-                continue;
-            }
-            orders.push(Output::Append {
+        let orders = lane::order_appends(
+            &mut media.slots,
+            &media.playlist,
+            AUDIO_TRACK,
+            one_only,
+            |_, request| Output::Append {
                 track: AUDIO_TRACK,
                 request,
                 keep: false,
                 timestamp_offset_s: None,
-            });
-            media.slots.segments[index] = Slot::Appending { request };
-        }
+            },
+        );
         self.outputs.extend(orders);
     }
 
     /// An append finished: true if it was audio.
     pub(super) fn on_audio_append_done(&mut self, request: RequestId) -> bool {
-        let Some(slot) = self
-            .audio_media_mut()
-            .and_then(|m| m.slots.find_request(request))
-        else {
+        let Some(slot) = self.lane_slot_of_request(Lane::Audio, request) else {
             return false;
         };
         *slot = Slot::Appended;
@@ -433,85 +319,31 @@ impl Player {
             .map_or_else(Vec::new, |media| media.slots.forget_buffer())
     }
 
-    /// Whether `request` is the append of an audio init segment (`true`) or segment, and its
-    /// index.
-    pub(super) fn audio_append_of(&self, request: RequestId) -> Option<(bool, usize)> {
-        let media = self.audio_media()?;
-        let appending = Slot::Appending { request };
-        let init = media.slots.inits.iter().position(|s| *s == appending);
-        let segment = media.slots.segments.iter().position(|s| *s == appending);
-        init.map(|i| (true, i)).or(segment.map(|i| (false, i)))
-    }
-
-    /// The audio slot naming `request`, if any.
-    pub(super) fn audio_slot_of_request(&mut self, request: RequestId) -> Option<&mut Slot> {
-        self.audio_media_mut()?.slots.find_request(request)
-    }
-
-    /// After a QuotaExceededError: audio segments that end by `evict_end_s` will be evicted.
-    /// Returns whether the audio SourceBuffer needs an eviction.
-    pub(super) fn release_audio_before(&mut self, evict_end_s: f64) -> bool {
-        let Some(media) = self.audio_media_mut() else {
-            return false;
-        };
-        for (slot, segment) in media
-            .slots
-            .segments
-            .iter_mut()
-            .zip(&media.playlist.segments)
-        {
-            if *slot == Slot::Appended && segment.start_s + segment.duration_s <= evict_end_s {
-                *slot = Slot::NEW;
-            }
-        }
-        true
-    }
-
     /// Whether the audio (if separate) is appended from `position_s` to the end.
     pub(super) fn audio_complete(&self, position_s: f64) -> bool {
-        let Some(lane) = self.audio.as_ref() else {
+        if self.audio.is_none() {
             return true;
-        };
-        let Some(media) = lane.media.as_ref() else {
-            return false;
-        };
-        let Some(first) = media.playlist.segment_index_at(position_s) else {
-            return false;
-        };
-        media.playlist.ended
-            && media.slots.segments[first..]
-                .iter()
-                .all(|s| *s == Slot::Appended)
+        }
+        self.lane_media(Lane::Audio)
+            .is_some_and(|media| media.appended_to_end(position_s) == Some(true))
     }
 
     /// Whether the audio (if separate) at `position_s` is appended.
     pub(super) fn audio_appended_at(&self, position_s: f64) -> bool {
-        let Some(lane) = self.audio.as_ref() else {
+        if self.audio.is_none() {
             return true;
-        };
-        lane.media.as_ref().is_some_and(|media| {
-            media
-                .playlist
-                .segment_index_at(position_s)
-                .is_some_and(|i| media.slots.segments[i] == Slot::Appended)
-        })
+        }
+        self.lane_media(Lane::Audio)
+            .is_some_and(|media| media.appended_at(position_s))
     }
 
     /// The earliest retry the audio lane waits for.
     pub(super) fn audio_retry_at(&self) -> Option<Instant> {
         let lane = self.audio.as_ref()?;
-        let retry_at = |slot: &Slot| match *slot {
-            Slot::WaitingRetry { at, .. } => Some(at),
-            _ => None,
-        };
-        let slots = lane
-            .media
-            .iter()
-            .flat_map(|m| m.slots.segments.iter().chain(&m.slots.inits));
-        std::iter::once(&lane.load)
-            .chain(slots)
-            .filter_map(retry_at)
-            .min()
+        let segments = self
+            .lane_media(Lane::Audio)
+            .and_then(|media| media.slots.earliest_retry());
+        lane.load.retry_at().into_iter().chain(segments).min()
     }
 }
 

@@ -2,11 +2,17 @@
 //! forward buffer, appends them in order, retries failures, re-creates the media element when
 //! an append or decode error killed it (recover.rs), and reports what it does.
 //!
+//! Each SourceBuffer is fed by a lane (lane.rs): the video lane is the level being played
+//! (`Stream`), the audio lane the separate audio rendition (audio.rs). Both fetch, cancel,
+//! release and append through the same lane code; this module adds on top what only the
+//! video has (levels, live, P2P, integrity checks, mirrors).
+//!
 //! Drive it with [`Player::handle_input`] and drain [`Player::poll_output`] until it returns
 //! [`Output::Timeout`].
 
 mod audio;
 mod io;
+mod lane;
 mod levels;
 mod live;
 mod media;
@@ -30,6 +36,7 @@ use crate::schedule::{
     Slot, SlotTable,
 };
 use crate::time::{Duration, Instant};
+use lane::{Lane, MediaItem};
 
 /// How often the core wants to look at the media element when nothing else happens.
 const TICK: Duration = Duration::from_millis(250);
@@ -350,19 +357,17 @@ impl Player {
         if self.on_audio_append_done(request) {
             return;
         }
+        let appended = self
+            .lane_media(Lane::Video)
+            .and_then(|video| video.appending(request));
         let Some(stream) = self.stream.as_mut() else {
             return;
         };
-        let segment = stream
-            .slots
-            .segments
-            .iter()
-            .position(|slot| matches!(*slot, Slot::Appending { request: r } if r == request));
-        let init = stream
-            .slots
-            .inits
-            .iter()
-            .position(|slot| matches!(*slot, Slot::Appending { request: r } if r == request));
+        let (init, segment) = match appended {
+            Some(MediaItem::Init(i)) => (Some(i), None),
+            Some(MediaItem::Segment(i)) => (None, Some(i)),
+            None => (None, None),
+        };
         let level = stream.level;
         let Some(slot) = stream.slots.find_request(request) else {
             return;
@@ -460,14 +465,6 @@ impl Player {
         self.requests.values().filter(|r| r.kind.is_media()).count()
     }
 
-    /// HTTP requests for media segments under way.
-    fn http_segments_in_flight(&self) -> usize {
-        self.requests
-            .values()
-            .filter(|r| matches!(r.kind, RequestKind::Segment(_)))
-            .count()
-    }
-
     fn on_response(&mut self, request: RequestId, status: u16, range_start: Option<u64>) {
         let stall = self.config.stall_timeout();
         let Some(in_flight) = self.requests.get_mut(&request) else {
@@ -526,14 +523,8 @@ impl Player {
             RequestKind::IntegrityFile | RequestKind::IntegrityRefetch => {
                 self.on_integrity_file(in_flight.kind, text.as_deref().unwrap_or_default())
             }
-            RequestKind::AudioInit(_) | RequestKind::AudioSegment(_) => {
-                self.on_audio_media_done(request, in_flight.kind)
-            }
-            RequestKind::Init(_) => {
-                let Some(stream) = self.stream.as_mut() else {
-                    return;
-                };
-                *media_slot(&mut stream.slots, in_flight.kind) = Slot::Fetched { request };
+            RequestKind::Init(_) | RequestKind::AudioInit(_) | RequestKind::AudioSegment(_) => {
+                self.on_media_fetched(request, in_flight.kind)
             }
             RequestKind::Segment(index) => {
                 let Some(stream) = self.stream.as_ref() else {
@@ -660,30 +651,21 @@ impl Player {
         }
         let now = self.now;
         let retry = self.config.retry.clone();
-        let (slot, what) = match (kind, self.stream.as_mut(), self.playlist_load.as_mut()) {
-            (kind, _, _) if kind.is_audio() => match self.audio_slot_of_kind(kind) {
+        let (slot, what) = match (kind, self.playlist_load.as_mut()) {
+            (kind, _) if kind.is_audio() => match self.audio_slot_of_kind(kind) {
                 Some(found) => found,
                 None => return,
             },
-            (RequestKind::Playlist, _, Some(load)) => {
+            (RequestKind::Playlist, Some(load)) => {
                 (&mut load.slot, format!("playlist {}", load.url))
             }
-            (RequestKind::Init(i), Some(stream), _) => {
-                let url = &stream.playlist.init_segments[i].uri;
-                (&mut stream.slots.inits[i], format!("init segment {url}"))
-            }
-            (RequestKind::Segment(i), Some(stream), _) => {
-                let segment = &stream.playlist.segments[i];
-                let range = segment
-                    .byte_range
-                    .map(|r| format!(" ({})", r.to_http_range()))
-                    .unwrap_or_default();
-                (
-                    &mut stream.slots.segments[i],
-                    format!("segment {i} {}{range}", segment.uri),
-                )
-            }
-            _ => return,
+            (kind, _) => match Lane::of_request(kind) {
+                Some((lane, item)) => match self.lane_media_mut(lane) {
+                    Some(media) => media.slot_and_name(item),
+                    None => return,
+                },
+                None => return,
+            },
         };
         if let Some(tries) = slot.fail_attempt(now, &retry, failure) {
             let kind = match kind {
@@ -706,13 +688,10 @@ impl Player {
             // The media element is dead: re-create it, or give up (recover.rs).
             return self.on_media_refused(request, message);
         }
-        let video_slot = self
-            .stream
-            .as_mut()
-            .and_then(|s| s.slots.find_request(request));
+        let video_slot = self.lane_slot_of_request(Lane::Video, request);
         let Some(slot) = (match video_slot {
             Some(slot) => Some(slot),
-            None => self.audio_slot_of_request(request),
+            None => self.lane_slot_of_request(Lane::Audio, request),
         }) else {
             return;
         };
@@ -782,22 +761,13 @@ impl Player {
         if !worth_evicting || evicting {
             return false;
         }
-        for (slot, segment) in stream
-            .slots
-            .segments
-            .iter_mut()
-            .zip(&stream.playlist.segments)
-        {
-            if *slot == Slot::Appended && segment.start_s + segment.duration_s <= evict_end {
-                *slot = Slot::NEW;
+        let mut tracks = Vec::new();
+        for lane in [Lane::Video, Lane::Audio] {
+            if let Some(media) = self.lane_media_mut(lane) {
+                media.slots.release_ending_by(media.playlist, evict_end);
+                tracks.push(lane.track());
             }
         }
-        let audio = self.release_audio_before(evict_end);
-        let tracks = if audio {
-            vec![MAIN_TRACK, audio::AUDIO_TRACK]
-        } else {
-            vec![MAIN_TRACK]
-        };
         for track in tracks {
             self.evictions_pending += 1;
             self.outputs.push_back(Output::Evict {
@@ -984,7 +954,6 @@ impl Player {
 
     /// Cancels what the playhead no longer needs and starts what it needs next, nearest first.
     fn schedule_fetches(&mut self, position_s: f64) {
-        let now = self.now;
         let target_s = self.forward_target_s();
         if self.evicting() {
             // The buffer is about to change (a level switch replaces the media ahead): what
@@ -995,57 +964,29 @@ impl Player {
         let release = self.source_buffers_created && self.snapshot_is_fresh;
         self.snapshot_is_fresh = false;
         if release {
-            self.release_evicted_audio();
+            self.release_evicted(Lane::Audio);
         }
         self.prune_audio_fetches(position_s, target_s);
-        let Some(stream) = self.stream.as_mut() else {
+        if release {
+            self.release_evicted(Lane::Video);
+        }
+        let Some(stream) = self.stream.as_ref() else {
             return;
         };
-        if release {
-            // Each lane reads its own SourceBuffer: the element's ranges end where the
-            // lagging track ends, which is no eviction of the other.
-            let buffered = self.snapshot.track_buffered(MAIN_TRACK);
-            stream.slots.release_evicted(&stream.playlist, buffered);
-        }
         let window = SlotTable::window(&stream.playlist, position_s, target_s);
         // Live segments that left the server's window cannot be fetched any more.
         let window = window.start.max(first_fetchable)..window.end;
 
-        let mut orders = Vec::new();
-        let mut unneeded_peer_downloads = Vec::new();
-        let mut unneeded_checks = Vec::new();
-        for (index, slot) in stream.slots.segments.iter_mut().enumerate() {
-            let needed = window.contains(&index);
-            match *slot {
-                Slot::Verifying { request } if !needed => {
-                    unneeded_checks.push(request);
-                    *slot = Slot::NEW;
-                }
-                Slot::Fetching { request, .. } if !needed => {
-                    if self.requests.remove(&request).is_some() {
-                        orders.push(Output::CancelFetch { request });
-                    } else {
-                        unneeded_peer_downloads.push(request);
-                    }
-                    *slot = Slot::NEW;
-                }
-                Slot::WaitingRetry { .. } if !needed => *slot = Slot::NEW,
-                _ => slot.wake_if_retry_due(now),
-            }
-        }
-        for slot in stream.slots.inits.iter_mut() {
-            slot.wake_if_retry_due(now);
-        }
-        self.outputs.extend(orders);
-
+        let unneeded = self.prune_fetches(Lane::Video, window.clone());
+        let stream = self.stream.as_ref().expect("checked above");
         let ahead_s = stream
             .slots
             .loaded_ahead_s(&stream.playlist, position_s, window.start);
         let thin_buffer = ahead_s < THIN_BUFFER_SEGMENTS * stream.playlist.target_duration_s;
-        for request in unneeded_peer_downloads {
+        for request in unneeded.peer_downloads {
             self.cancel_peer_download(request);
         }
-        for request in unneeded_checks {
+        for request in unneeded.checks {
             self.drop_check(request);
         }
         // The audio is fetched no further ahead than the video is loaded or loading (beyond
@@ -1064,7 +1005,7 @@ impl Player {
         if self.swarm_active() {
             self.schedule_with_peers(window, position_s, thin_buffer);
         } else {
-            self.schedule_http_fetches(window, thin_buffer);
+            self.schedule_http_fetches(Lane::Video, window, thin_buffer);
         }
         let audio_target_s = self.video_requested_ahead_s(position_s, video_first);
         self.schedule_audio_fetches(position_s, audio_target_s.min(target_s));
@@ -1079,97 +1020,12 @@ impl Player {
         })
     }
 
-    /// Starts HTTP downloads of the video for the window, nearest first.
-    fn schedule_http_fetches(&mut self, window: std::ops::Range<usize>, thin_buffer: bool) {
-        let max_concurrent = self.config.max_concurrent_http.max(1);
-        for index in window {
-            if self.http_media_in_flight() >= max_concurrent {
-                break;
-            }
-            let stream = self.stream.as_ref().expect("checked above");
-            let segment = &stream.playlist.segments[index];
-            let segment_slot = stream.slots.segments[index];
-            if let Some(init) = segment.init_segment {
-                if let Slot::Idle { failed_attempts } = stream.slots.inits[init] {
-                    // The init and the segment at the playhead go out together: startup
-                    // needs both.
-                    self.fetch_media(RequestKind::Init(init), failed_attempts);
-                    if self.http_media_in_flight() >= max_concurrent {
-                        break;
-                    }
-                }
-            }
-            if let Slot::Idle { failed_attempts } = segment_slot {
-                self.fetch_media(RequestKind::Segment(index), failed_attempts);
-            }
-            // While the buffer ahead is thin, segments go one at a time in playback order:
-            // parallel downloads share the connection and delay the one needed next.
-            if thin_buffer && self.http_segments_in_flight() > 0 {
-                break;
-            }
-        }
-    }
-
     /// Seconds ahead of the playhead to keep loaded.
     fn forward_target_s(&self) -> f64 {
         self.forward_target_cap_s
             .map_or(self.config.forward_buffer_target_s, |cap| {
                 cap.min(self.config.forward_buffer_target_s)
             })
-    }
-
-    fn fetch_media(&mut self, kind: RequestKind, failed_attempts: u32) {
-        let stream = self.stream.as_ref().expect("only called with a stream");
-        let (url, range, purpose) = match kind {
-            RequestKind::Init(i) => {
-                let init = &stream.playlist.init_segments[i];
-                (init.uri.clone(), init.byte_range, FetchPurpose::InitSegment)
-            }
-            RequestKind::Segment(i) => {
-                let segment = &stream.playlist.segments[i];
-                (
-                    segment.uri.clone(),
-                    segment.byte_range,
-                    FetchPurpose::MediaSegment,
-                )
-            }
-            RequestKind::Playlist
-            | RequestKind::LiveReload
-            | RequestKind::AudioPlaylist
-            | RequestKind::AudioInit(_)
-            | RequestKind::AudioSegment(_)
-            | RequestKind::IntegrityFile
-            | RequestKind::IntegrityRefetch => {
-                unreachable!("playlists are loaded elsewhere, audio by audio.rs")
-            }
-        };
-        let mirror = match kind {
-            RequestKind::Segment(i) => self.choose_mirror(i),
-            _ => None,
-        };
-        let request = self.new_request(kind, range);
-        let url = match mirror {
-            Some((mirror, mirror_url)) => {
-                if let Some(in_flight) = self.requests.get_mut(&request) {
-                    in_flight.mirror = Some(mirror);
-                }
-                mirror_url
-            }
-            None => url,
-        };
-        let stream = self.stream.as_mut().expect("only called with a stream");
-        *media_slot(&mut stream.slots, kind) = Slot::Fetching {
-            request,
-            failed_attempts,
-        };
-        self.outputs.push_back(Output::Fetch(FetchOrder {
-            request,
-            url,
-            range,
-            purpose,
-            want_text: false,
-            append_to_stored: false,
-        }));
     }
 
     /// Hands fetched media to the SourceBuffer, each segment after its init segment.
@@ -1194,40 +1050,35 @@ impl Player {
         {
             return;
         }
-        let mut orders = Vec::new();
-        for index in 0..stream.slots.segments.len() {
-            let Slot::Fetched { request } = stream.slots.segments[index] else {
-                continue;
-            };
-            if self.appends_one_at_a_time
-                && orders.iter().any(|o| matches!(o, Output::Append { .. }))
-            {
-                break;
-            }
-            let (slots, playlist) = (&mut stream.slots, &stream.playlist);
-            if !order_init_append(slots, playlist, index, MAIN_TRACK, &mut orders) {
-                continue;
-            }
-            // Live segments (sequence mode) go where the playlist places them, unless they
-            // continue the segment appended just before: then sequence mode puts them right
-            // after it, with no gap where a duration in the playlist is rounded.
-            let follows = index > 0 && stream.last_append == Some(index - 1);
-            let timestamp_offset_s =
-                (self.live.is_some() && !follows).then(|| stream.playlist.segments[index].start_s);
-            stream.last_append = Some(index);
-            orders.push(Output::Append {
-                track: MAIN_TRACK,
-                request,
-                keep,
-                timestamp_offset_s,
-            });
-            if keep {
-                self.kept_appends.insert(request);
-            } else {
-                self.kept_appends.remove(&request);
-            }
-            stream.slots.segments[index] = Slot::Appending { request };
-        }
+        let (live, kept_appends) = (self.live.is_some(), &mut self.kept_appends);
+        let (slots, playlist) = (&mut stream.slots, &stream.playlist);
+        let orders = lane::order_appends(
+            slots,
+            playlist,
+            MAIN_TRACK,
+            self.appends_one_at_a_time,
+            |index, request| {
+                // Live segments (sequence mode) go where the playlist places them, unless
+                // they continue the segment appended just before: then sequence mode puts
+                // them right after it, with no gap where a duration in the playlist is
+                // rounded.
+                let follows = index > 0 && stream.last_append == Some(index - 1);
+                let timestamp_offset_s =
+                    (live && !follows).then(|| playlist.segments[index].start_s);
+                stream.last_append = Some(index);
+                if keep {
+                    kept_appends.insert(request);
+                } else {
+                    kept_appends.remove(&request);
+                }
+                Output::Append {
+                    track: MAIN_TRACK,
+                    request,
+                    keep,
+                    timestamp_offset_s,
+                }
+            },
+        );
         let video_appends = orders.iter().any(|o| matches!(o, Output::Append { .. }));
         self.outputs.extend(orders);
         // After a QuotaExceededError one append at a time, whichever track it is for.
@@ -1240,13 +1091,10 @@ impl Player {
     /// where the media around it is already appended (a hole that a pending append will fill
     /// is not a hole).
     fn jump_gap(&mut self, position_s: f64) {
-        let Some(stream) = self.stream.as_ref() else {
+        let Some(video) = self.lane_media(Lane::Video) else {
             return;
         };
-        let Some(index) = stream.playlist.segment_index_at(position_s) else {
-            return;
-        };
-        if stream.slots.segments[index] != Slot::Appended
+        if !video.appended_at(position_s)
             || !self.audio_appended_at(position_s)
             || self.pending_start_s.is_some()
         {
@@ -1263,18 +1111,14 @@ impl Player {
     }
 
     fn signal_end_of_stream(&mut self, position_s: f64) {
-        let Some(stream) = self.stream.as_ref() else {
+        let Some(video) = self.lane_media(Lane::Video) else {
             return;
         };
-        let Some(first) = stream.playlist.segment_index_at(position_s) else {
+        let Some(video_complete) = video.appended_to_end(position_s) else {
             return;
         };
         // With separate audio, both tracks must hold everything to the end.
-        let complete = stream.playlist.ended
-            && stream.slots.segments[first..]
-                .iter()
-                .all(|s| *s == Slot::Appended)
-            && self.audio_complete(position_s);
+        let complete = video_complete && self.audio_complete(position_s);
         if complete && !self.end_of_stream_sent {
             self.end_of_stream_sent = true;
             self.outputs.push_back(Output::EndOfStream);
@@ -1289,16 +1133,8 @@ impl Player {
             return None;
         }
         let deadlines = self.requests.values().map(|r| r.deadline);
-        let retry_at = |slot: &Slot| match *slot {
-            Slot::WaitingRetry { at, .. } => Some(at),
-            _ => None,
-        };
-        let playlist_retry = self.playlist_load.as_ref().and_then(|l| retry_at(&l.slot));
-        let slot_retries = self
-            .stream
-            .iter()
-            .flat_map(|s| s.slots.segments.iter().chain(&s.slots.inits))
-            .filter_map(retry_at);
+        let playlist_retry = self.playlist_load.as_ref().and_then(|l| l.slot.retry_at());
+        let slot_retries = self.stream.as_ref().and_then(|s| s.slots.earliest_retry());
         let tick = self.stream.as_ref().map(|_| self.now + TICK);
         deadlines
             .chain(playlist_retry)
@@ -1311,52 +1147,6 @@ impl Player {
             .chain(self.integrity_timeout())
             .chain(self.next_stats_at())
             .min()
-    }
-}
-
-/// Orders the append of segment `index`'s init segment when it is fetched and not in the
-/// SourceBuffer yet, so that it goes in first; `false` while the init segment is not loaded
-/// (the segment must wait).
-fn order_init_append(
-    slots: &mut SlotTable,
-    playlist: &MediaPlaylist,
-    index: usize,
-    track: TrackId,
-    orders: &mut Vec<Output>,
-) -> bool {
-    let Some(init) = playlist.segments[index].init_segment else {
-        return true;
-    };
-    match slots.inits[init] {
-        Slot::Fetched { request } => {
-            orders.push(Output::Append {
-                track,
-                request,
-                keep: false,
-                timestamp_offset_s: None,
-            });
-            slots.inits[init] = Slot::Appending { request };
-            true
-        }
-        Slot::Appending { .. } | Slot::Appended => true,
-        _ => false,
-    }
-}
-
-/// The slot a segment or init segment request belongs to.
-fn media_slot(slots: &mut SlotTable, kind: RequestKind) -> &mut Slot {
-    match kind {
-        RequestKind::Init(index) => &mut slots.inits[index],
-        RequestKind::Segment(index) => &mut slots.segments[index],
-        RequestKind::Playlist
-        | RequestKind::LiveReload
-        | RequestKind::AudioPlaylist
-        | RequestKind::AudioInit(_)
-        | RequestKind::AudioSegment(_)
-        | RequestKind::IntegrityFile
-        | RequestKind::IntegrityRefetch => {
-            unreachable!("playlists have no media slot; audio slots are in audio.rs")
-        }
     }
 }
 

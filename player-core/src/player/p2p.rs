@@ -38,6 +38,7 @@ use crate::time::{Duration, Instant};
 use super::io::{
     Ban, BanKind, Bytes, Event, FetchOrder, FetchPurpose, Output, Stats, MAX_LISTED_BANS,
 };
+use super::lane::Lane;
 use super::verify::{BodySource, PeerSource};
 use super::{InFlight, Player, RequestId, RequestKind, Slot};
 
@@ -1053,7 +1054,7 @@ impl Player {
                 continue;
             };
             let http_busy = self.http_media_in_flight() >= max_http
-                || (thin_buffer && self.http_segments_in_flight() > 0);
+                || (thin_buffer && self.segments_in_flight(Lane::Video) > 0);
             match self.choose_source(index, position_s, http_busy) {
                 Source::Http if !http_busy => {
                     self.fetch_media(RequestKind::Segment(index), failed_attempts)

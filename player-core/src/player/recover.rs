@@ -28,6 +28,7 @@ use std::collections::BTreeSet;
 
 use super::audio::AUDIO_TRACK;
 use super::io::{ErrorKind, Event, Output, RecoveryReason};
+use super::lane::{Lane, MediaItem};
 use super::{Player, RequestId, RequestKind, Slot, TrackId, MAIN_TRACK};
 
 /// Recoveries allowed per `Load` before an element failure is fatal.
@@ -64,14 +65,12 @@ impl Player {
             // Not an append under way (a stale report): nothing to recover.
             return;
         };
-        let slot = match piece.0 {
-            AUDIO_TRACK => self.audio_slot_of_request(request),
-            _ => self
-                .stream
-                .as_mut()
-                .and_then(|s| s.slots.find_request(request)),
+        let lane = if piece.0 == AUDIO_TRACK {
+            Lane::Audio
+        } else {
+            Lane::Video
         };
-        if let Some(slot) = slot {
+        if let Some(slot) = self.lane_slot_of_request(lane, request) {
             *slot = Slot::NEW;
         }
         // The host frees a body whose append failed: nothing to release.
@@ -126,16 +125,10 @@ impl Player {
         for (request, kind) in downloads {
             self.requests.remove(&request);
             self.outputs.push_back(Output::CancelFetch { request });
-            let slot = match kind {
-                RequestKind::AudioInit(_) | RequestKind::AudioSegment(_) => {
-                    self.audio_slot_of_request(request)
-                }
-                _ => self
-                    .stream
-                    .as_mut()
-                    .and_then(|s| s.slots.find_request(request)),
+            let Some((lane, _)) = Lane::of_request(kind) else {
+                continue;
             };
-            if let Some(slot) = slot {
+            if let Some(slot) = self.lane_slot_of_request(lane, request) {
                 if let Slot::Fetching {
                     failed_attempts, ..
                 } = *slot
@@ -148,16 +141,22 @@ impl Player {
 
     /// Which piece of media the append of `request` is.
     fn refused_piece(&self, request: RequestId) -> Option<RefusedPiece> {
-        if let Some((init, index)) = self.audio_append_of(request) {
-            return Some((AUDIO_TRACK, 0, init, index as u64));
+        let audio = self
+            .lane_media(Lane::Audio)
+            .and_then(|a| a.appending(request));
+        if let Some(item) = audio {
+            return Some(match item {
+                MediaItem::Init(index) => (AUDIO_TRACK, 0, true, index as u64),
+                MediaItem::Segment(index) => (AUDIO_TRACK, 0, false, index as u64),
+            });
         }
         let stream = self.stream.as_ref()?;
-        let appending = Slot::Appending { request };
-        if let Some(index) = stream.slots.inits.iter().position(|s| *s == appending) {
-            return Some((MAIN_TRACK, stream.level, true, index as u64));
-        }
-        let index = stream.slots.segments.iter().position(|s| *s == appending)?;
-        Some((MAIN_TRACK, stream.level, false, stream.segment_id(index)))
+        Some(match self.lane_media(Lane::Video)?.appending(request)? {
+            MediaItem::Init(index) => (MAIN_TRACK, stream.level, true, index as u64),
+            MediaItem::Segment(index) => {
+                (MAIN_TRACK, stream.level, false, stream.segment_id(index))
+            }
+        })
     }
 
     /// Orders a new MediaSource and forgets everything that assumed the old SourceBuffers.

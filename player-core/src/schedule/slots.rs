@@ -64,6 +64,14 @@ impl Slot {
         }
     }
 
+    /// When the retry this slot waits for is due, if it waits for one.
+    pub fn retry_at(&self) -> Option<Instant> {
+        match *self {
+            Slot::WaitingRetry { at, .. } => Some(at),
+            _ => None,
+        }
+    }
+
     /// A retry whose wait is over becomes idle again, keeping its count of failures.
     pub fn wake_if_retry_due(&mut self, now: Instant) {
         if let Slot::WaitingRetry {
@@ -171,6 +179,15 @@ impl SlotTable {
         first..end.max(first + 1)
     }
 
+    /// The earliest retry a segment or init segment waits for.
+    pub fn earliest_retry(&self) -> Option<Instant> {
+        self.segments
+            .iter()
+            .chain(&self.inits)
+            .filter_map(Slot::retry_at)
+            .min()
+    }
+
     /// Marks appended segments that the media element no longer holds as idle again, so they
     /// are fetched if the playhead needs them. Returns how many were released.
     pub fn release_evicted(&mut self, playlist: &MediaPlaylist, buffered: &[TimeRange]) -> usize {
@@ -188,6 +205,16 @@ impl SlotTable {
             }
         }
         released
+    }
+
+    /// Marks the appended segments that end by `end_s` as idle again: an eviction up to
+    /// `end_s` is about to remove them.
+    pub fn release_ending_by(&mut self, playlist: &MediaPlaylist, end_s: f64) {
+        for (slot, segment) in self.segments.iter_mut().zip(&playlist.segments) {
+            if *slot == Slot::Appended && segment.start_s + segment.duration_s <= end_s {
+                *slot = Slot::NEW;
+            }
+        }
     }
 
     /// Marks the segments that end by `until_s` and whose time the media element already
