@@ -182,8 +182,7 @@ impl Player {
         if let Some(load) = self.playlist_load.take() {
             // A playlist for an earlier switch is still loading: the new choice replaces it.
             if let Slot::Fetching { request, .. } = load.slot {
-                self.requests.remove(&request);
-                self.outputs.push_back(Output::CancelFetch { request });
+                self.cancel_http(request);
             }
         }
         if self.stream.as_ref().map(|s| s.level) == Some(level) {

@@ -34,7 +34,7 @@
 
 use crate::schedule::Slot;
 
-use super::io::{Event, Output};
+use super::io::Event;
 use super::p2p::spread_fraction;
 use super::{Player, RequestId, RequestKind};
 
@@ -213,8 +213,7 @@ impl Player {
             .map(|(&request, r)| (request, r.kind))
             .collect();
         for (request, kind) in under_way {
-            self.requests.remove(&request);
-            self.outputs.push_back(Output::CancelFetch { request });
+            self.cancel_http(request);
             self.refetch_from_origin(request, kind);
         }
     }

@@ -440,6 +440,13 @@ impl Player {
         request
     }
 
+    /// Cancels the HTTP request `request` if it is under way; returns what it was.
+    fn cancel_http(&mut self, request: RequestId) -> Option<InFlight> {
+        let in_flight = self.requests.remove(&request)?;
+        self.outputs.push_back(Output::CancelFetch { request });
+        Some(in_flight)
+    }
+
     fn new_request(&mut self, kind: RequestKind, range: Option<ByteRange>) -> RequestId {
         let request = self.allocate_request_id();
         let deadline = self.now + self.config.first_byte_timeout();
@@ -484,8 +491,7 @@ impl Player {
             _ => None,
         };
         if let Some(message) = problem {
-            let in_flight = self.requests.remove(&request).expect("looked up above");
-            self.outputs.push_back(Output::CancelFetch { request });
+            let in_flight = self.cancel_http(request).expect("looked up above");
             self.on_request_failure(request, &in_flight, Failure::Network, &message);
             return;
         }
@@ -888,8 +894,7 @@ impl Player {
             .map(|(&id, _)| id)
             .collect();
         for request in expired {
-            let in_flight = self.requests.remove(&request).expect("listed above");
-            self.outputs.push_back(Output::CancelFetch { request });
+            let in_flight = self.cancel_http(request).expect("listed above");
             self.on_request_failure(request, &in_flight, Failure::Timeout, "timed out");
             if self.stopped {
                 return;

@@ -73,13 +73,7 @@ impl Player {
         if let Some(slot) = self.lane_slot_of_request(lane, request) {
             *slot = Slot::NEW;
         }
-        // The host frees a body whose append failed: nothing to release.
-        self.body_bytes.remove(&request);
-        self.kept_appends.remove(&request);
-        if let Some(stream) = self.stream.as_mut() {
-            // Sequence mode must not place the next segment after one that is not there.
-            stream.last_append = None;
-        }
+        self.forget_refused_append(request);
         let refused_before = !self.recovery.refused_from_origin.insert(piece);
         if refused_before {
             return self.fail(
@@ -88,6 +82,17 @@ impl Player {
             );
         }
         self.recover_unless_too_often(RecoveryReason::AppendError, message);
+    }
+
+    /// Forgets the body of an append the element refused. The host frees such a body
+    /// itself: nothing to release.
+    pub(super) fn forget_refused_append(&mut self, request: RequestId) {
+        self.body_bytes.remove(&request);
+        self.kept_appends.remove(&request);
+        if let Some(stream) = self.stream.as_mut() {
+            // Sequence mode must not place the next segment after one that is not there.
+            stream.last_append = None;
+        }
     }
 
     /// The media element reported an error of its own.
@@ -123,8 +128,7 @@ impl Player {
             .map(|(&request, r)| (request, r.kind))
             .collect();
         for (request, kind) in downloads {
-            self.requests.remove(&request);
-            self.outputs.push_back(Output::CancelFetch { request });
+            self.cancel_http(request);
             let Some((lane, _)) = Lane::of_request(kind) else {
                 continue;
             };

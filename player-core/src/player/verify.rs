@@ -691,12 +691,8 @@ impl Player {
         let Some(index) = stream.slots.segments.iter().position(|s| *s == appending) else {
             return false;
         };
-        // Sequence mode must not place the next segment after one that is not there.
-        stream.last_append = None;
         let level = stream.level;
-        // The host frees a body whose append failed: nothing to release.
-        self.body_bytes.remove(&request);
-        self.kept_appends.remove(&request);
+        self.forget_refused_append(request);
         self.blame(level, index, source, IntegrityCheck::Decode);
         true
     }
