@@ -21,7 +21,7 @@ use crate::hls::MediaPlaylist;
 use crate::schedule::{Slot, SlotTable};
 
 /// Which lane: the video (the level being played) or the separate audio rendition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Lane {
     Video,
     Audio,

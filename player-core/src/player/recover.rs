@@ -26,18 +26,24 @@
 
 use std::collections::BTreeSet;
 
-use super::audio::AUDIO_TRACK;
 use super::io::{ErrorKind, Event, Output, RecoveryReason};
 use super::lane::{Lane, MediaItem};
-use super::{Player, RequestId, RequestKind, Slot, TrackId, MAIN_TRACK};
+use super::{Player, RequestId, RequestKind, Slot};
 
 /// Recoveries allowed per `Load` before an element failure is fatal.
 pub(super) const MAX_MEDIA_RECOVERIES: u32 = 3;
 
-/// A piece of media the element refused: its SourceBuffer, level, whether it is an init
-/// segment, and its media sequence number (segments of the video) or index (init segments,
-/// audio segments).
-type RefusedPiece = (TrackId, usize, bool, u64);
+/// A piece of media the element refused, named so that it is recognised when it comes again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct RefusedPiece {
+    lane: Lane,
+    /// The video's level (0 for the audio).
+    level: usize,
+    init: bool,
+    /// The media sequence number of a video segment (it stays put as a live window slides),
+    /// the index in its playlist of anything else.
+    id: u64,
+}
 
 /// Media element recoveries of one `Load`.
 #[derive(Debug, Default)]
@@ -65,12 +71,7 @@ impl Player {
             // Not an append under way (a stale report): nothing to recover.
             return;
         };
-        let lane = if piece.0 == AUDIO_TRACK {
-            Lane::Audio
-        } else {
-            Lane::Video
-        };
-        if let Some(slot) = self.lane_slot_of_request(lane, request) {
+        if let Some(slot) = self.lane_slot_of_request(piece.lane, request) {
             *slot = Slot::NEW;
         }
         self.forget_refused_append(request);
@@ -149,17 +150,27 @@ impl Player {
             .lane_media(Lane::Audio)
             .and_then(|a| a.appending(request));
         if let Some(item) = audio {
-            return Some(match item {
-                MediaItem::Init(index) => (AUDIO_TRACK, 0, true, index as u64),
-                MediaItem::Segment(index) => (AUDIO_TRACK, 0, false, index as u64),
+            let (init, index) = match item {
+                MediaItem::Init(index) => (true, index),
+                MediaItem::Segment(index) => (false, index),
+            };
+            return Some(RefusedPiece {
+                lane: Lane::Audio,
+                level: 0,
+                init,
+                id: index as u64,
             });
         }
         let stream = self.stream.as_ref()?;
-        Some(match self.lane_media(Lane::Video)?.appending(request)? {
-            MediaItem::Init(index) => (MAIN_TRACK, stream.level, true, index as u64),
-            MediaItem::Segment(index) => {
-                (MAIN_TRACK, stream.level, false, stream.segment_id(index))
-            }
+        let (init, id) = match self.lane_media(Lane::Video)?.appending(request)? {
+            MediaItem::Init(index) => (true, index as u64),
+            MediaItem::Segment(index) => (false, stream.segment_id(index)),
+        };
+        Some(RefusedPiece {
+            lane: Lane::Video,
+            level: stream.level,
+            init,
+            id,
         })
     }
 
