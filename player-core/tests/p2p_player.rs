@@ -341,6 +341,21 @@ impl Host {
     }
 
     /// Every command the player sent to `connection`, decoded.
+    /// The segment request under way to the peer, as (segment, wire request id): the one
+    /// with the highest request id (the host's log is not in order: it records the orders of
+    /// nested steps first).
+    fn latest_segment_request_to(&self, connection: ConnectionId) -> Option<(u64, u32)> {
+        self.commands_sent_to(connection)
+            .into_iter()
+            .filter_map(|command| match command {
+                PeerCommand::SegmentRequest {
+                    segment, request, ..
+                } => Some((segment, request)),
+                _ => None,
+            })
+            .max_by_key(|&(_, request)| request)
+    }
+
     fn commands_sent_to(&self, connection: ConnectionId) -> Vec<PeerCommand> {
         let mut reader = MessageReader::new(1 << 16);
         self.outputs
@@ -391,15 +406,7 @@ impl Host {
         let bytes = vec![7u8; SEGMENT_BYTES as usize];
         self.peer_announces_every_segment(connection);
         let (segment, wire_request) = self
-            .commands_sent_to(connection)
-            .into_iter()
-            .filter_map(|command| match command {
-                PeerCommand::SegmentRequest {
-                    segment, request, ..
-                } => Some((segment, request)),
-                _ => None,
-            })
-            .max_by_key(|&(_, request)| request)
+            .latest_segment_request_to(connection)
             .expect("the player asked the peer for a segment");
         self.peer_says(
             connection,
@@ -504,20 +511,9 @@ fn a_peer_announcing_the_wrong_length_is_dropped_and_its_segment_comes_over_http
     let mut host = Host::new(Host::p2p_config());
     let connection = host.connect_remote_peer();
     host.peer_announces_every_segment(connection);
-    // The request under way is the one with the highest request id (the host's log is not in
-    // order: it records the orders of nested steps first).
-    let request = host
-        .commands_sent_to(connection)
-        .into_iter()
-        .filter_map(|command| match command {
-            PeerCommand::SegmentRequest {
-                segment, request, ..
-            } => Some((segment, request)),
-            _ => None,
-        })
-        .max_by_key(|&(_, request)| request)
+    let (segment, wire_request) = host
+        .latest_segment_request_to(connection)
         .expect("the player asked the peer for a segment it announced");
-    let (segment, wire_request) = request;
     host.peer_says(
         connection,
         PeerCommand::SegmentData {
