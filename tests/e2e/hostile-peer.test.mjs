@@ -213,6 +213,26 @@ async function aheadOf(viewerPage, duration) {
 }
 
 /**
+ * Waits until the viewer's stats count bans as `counted(bansTotal)` wants; resolves to the
+ * viewer's state then. On a timeout the error carries the hostile page's tally and both pages'
+ * states.
+ */
+function waitForBans(viewer, hostile, counted, who) {
+  return waitFor(
+    async () => {
+      const state = await viewerState(viewer.page);
+      return state.stats && counted(state.stats.bansTotal) ? state : null;
+    },
+    { timeoutMs: 90_000, what: `the viewer to ban ${who}` },
+  ).catch(async (err) => {
+    const tally = await hostile.page.evaluate(() => window.__hostile);
+    err.message += `\nhostile ${show(tally)} ${show(await viewerState(hostile.page))}`;
+    err.message += `\nviewer ${show(await viewerState(viewer.page))}`;
+    throw err;
+  });
+}
+
+/**
  * The viewer's latest `stats` event and its `peerdropped`, `integrityfailure` and
  * `mediarecovered` events.
  */
@@ -260,18 +280,7 @@ test('a hostile peer serving corrupt bytes, wrong lengths, then garbage is banne
         watch.catch(() => {});
       }
 
-      const banned = await waitFor(
-        async () => {
-          const state = await viewerState(viewer.page);
-          return state.stats?.bansTotal === i + 1 ? state : null;
-        },
-        { timeoutMs: 90_000, what: `the viewer bans hostile page ${mode}` },
-      ).catch(async (err) => {
-        const tally = await hostile.page.evaluate(() => window.__hostile);
-        err.message += `\nhostile ${show(tally)} ${show(await viewerState(hostile.page))}`;
-        err.message += `\nviewer ${show(await viewerState(viewer.page))}`;
-        throw err;
-      });
+      const banned = await waitForBans(viewer, hostile, (total) => total === i + 1, `hostile page ${mode}`);
       const tally = await hostile.page.evaluate(() => window.__hostile);
       figures.push({ mode, lead: Number(lead.toFixed(1)), bannedAt: Number(banned.time.toFixed(1)), ...tally });
 
@@ -381,18 +390,7 @@ test('without an integrity file, a peer segment the browser cannot decode bans t
     // segment's range is the viewer's.
     const loggedBeforeBan = (await server.control.requests()).length;
 
-    const banned = await waitFor(
-      async () => {
-        const state = await viewerState(viewer.page);
-        return state.stats?.bansTotal >= 1 ? state : null;
-      },
-      { timeoutMs: 90_000, what: 'the viewer bans the hostile page' },
-    ).catch(async (err) => {
-      const tally = await hostile.page.evaluate(() => window.__hostile);
-      err.message += `\nhostile ${show(tally)} ${show(await viewerState(hostile.page))}`;
-      err.message += `\nviewer ${show(await viewerState(viewer.page))}`;
-      throw err;
-    });
+    const banned = await waitForBans(viewer, hostile, (total) => total >= 1, 'the hostile page');
     const tally = await hostile.page.evaluate(() => window.__hostile);
     t.diagnostic(`hostile page: lead ${hostile.lead.toFixed(1)} s, banned at ${banned.time.toFixed(1)} s, ${JSON.stringify(tally)}`);
     assert.ok(tally.headers >= 1, `the hostile page was never asked for a segment: ${show(tally)}`);
